@@ -1,0 +1,92 @@
+//! From an input schema to clap arguments, and from parsed arguments back to JSON input.
+//! Property `port` becomes `--port <PORT>`; booleans are flags; enums list their values;
+//! required properties are required flags. Type checks beyond that are dispatch's job.
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::{Map, Value, json};
+
+use crate::registry::{ToolDescriptor, ToolError};
+
+fn types_of(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+fn flag_name(prop: &str) -> String {
+    prop.replace('_', "-")
+}
+
+pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
+    let meta = desc.meta();
+    let required = desc.required_inputs();
+    let mut cmd = Command::new(verb)
+        .about(meta.title)
+        .long_about(meta.description)
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print the result as JSON"),
+        );
+    for (prop, schema) in desc.input_properties() {
+        let help = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .replace('\n', " ");
+        let mut arg = Arg::new(prop.to_owned()).long(flag_name(prop)).help(help);
+        let types = types_of(schema);
+        if types.contains(&"boolean") {
+            arg = arg.action(ArgAction::SetTrue);
+        } else {
+            arg = arg
+                .value_name(prop.to_uppercase())
+                .required(required.contains(&prop));
+            if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+                let values: Vec<String> = values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+                arg = arg.value_parser(values);
+            }
+        }
+        cmd = cmd.arg(arg);
+    }
+    cmd
+}
+
+pub fn input_from(desc: &ToolDescriptor, m: &ArgMatches) -> Result<Value, ToolError> {
+    let mut out = Map::new();
+    for (prop, schema) in desc.input_properties() {
+        let types = types_of(schema);
+        if types.contains(&"boolean") {
+            if m.get_flag(prop) {
+                out.insert(prop.to_owned(), Value::Bool(true));
+            }
+            continue;
+        }
+        let Some(raw) = m.get_one::<String>(prop) else {
+            continue;
+        };
+        let value = if types.contains(&"integer") {
+            raw.parse::<i64>().map(|n| json!(n)).map_err(|_| {
+                ToolError::invalid(format!(
+                    "--{}: `{raw}` is not a whole number",
+                    flag_name(prop)
+                ))
+            })?
+        } else if types.contains(&"number") {
+            raw.parse::<f64>().map(|n| json!(n)).map_err(|_| {
+                ToolError::invalid(format!("--{}: `{raw}` is not a number", flag_name(prop)))
+            })?
+        } else {
+            Value::String(raw.clone())
+        };
+        out.insert(prop.to_owned(), value);
+    }
+    Ok(Value::Object(out))
+}

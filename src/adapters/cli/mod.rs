@@ -1,0 +1,106 @@
+//! The CLI adapter: `sh0 <group> <verb>` subcommands generated from each tool's `meta.cli`
+//! and input schema, calling the server over HTTP (see `client`). Tables for people,
+//! `--json` for scripts, and an exit code for each error kind.
+
+mod args;
+mod output;
+
+use clap::{ArgMatches, Command};
+use serde_json::Value;
+use std::io::IsTerminal;
+
+use crate::client::ApiClient;
+use crate::registry::{CONFIRM_FIELD, ErrorKind, Registry, ToolError};
+
+/// The process exit code for each error kind: the one mapping of this adapter.
+pub fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Internal => 1,
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::Unauthenticated => 3,
+        ErrorKind::Forbidden => 4,
+        ErrorKind::NotFound => 5,
+        ErrorKind::Conflict => 6,
+        ErrorKind::ConfirmationRequired => 7,
+        ErrorKind::Unavailable => 8,
+    }
+}
+
+/// Adds a subcommand group per first `cli` path segment, and a verb per tool.
+pub fn augment(mut root: Command, registry: &Registry) -> Command {
+    let mut groups: Vec<(&'static str, Command)> = Vec::new();
+    for desc in registry.iter() {
+        let [group, verb] = desc.meta().cli else {
+            continue;
+        };
+        let cmd = args::command_for(verb, desc);
+        match groups.iter_mut().find(|(g, _)| g == group) {
+            Some((_, g)) => *g = g.clone().subcommand(cmd),
+            None => groups.push((
+                group,
+                Command::new(*group)
+                    .about(format!("{group} commands"))
+                    .subcommand_required(true)
+                    .arg_required_else_help(true)
+                    .subcommand(cmd),
+            )),
+        }
+    }
+    for (_, g) in groups {
+        root = root.subcommand(g);
+    }
+    root
+}
+
+/// If `matches` names a generated command, runs it and returns the exit code.
+pub async fn run(registry: &Registry, matches: &ArgMatches, client: &ApiClient) -> Option<i32> {
+    let (group, sub) = matches.subcommand()?;
+    let (verb, vm) = sub.subcommand()?;
+    let desc = registry.iter().find(|d| d.meta().cli == [group, verb])?;
+    let json = vm.get_flag("json");
+    let mut input = match args::input_from(desc, vm) {
+        Ok(v) => v,
+        Err(e) => return Some(report(&e, json)),
+    };
+    let mut result = client.call_tool(desc.meta().name, input.clone()).await;
+    // A person at a terminal confirms a destructive call by typing the name, as they would
+    // in the dashboard; scripts pass --confirm.
+    if let Err(ToolError {
+        kind: ErrorKind::ConfirmationRequired,
+        confirm: Some(target),
+        ..
+    }) = &result
+        && input.get(CONFIRM_FIELD).is_none()
+        && !json
+        && std::io::stdin().is_terminal()
+    {
+        eprint!("This permanently deletes `{target}`. Type its name to confirm: ");
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_ok() && line.trim() == target {
+            input[CONFIRM_FIELD] = Value::String(target.clone());
+            result = client.call_tool(desc.meta().name, input).await;
+        } else {
+            eprintln!("Not confirmed; nothing was changed.");
+            return Some(exit_code(ErrorKind::ConfirmationRequired));
+        }
+    }
+    Some(match result {
+        Ok(v) => {
+            output::print(&v, json);
+            0
+        }
+        Err(e) => report(&e, json),
+    })
+}
+
+fn report(e: &ToolError, json: bool) -> i32 {
+    if json {
+        println!("{}", serde_json::json!({ "error": e }));
+    } else {
+        eprintln!("error: {}", e.message);
+        if let (ErrorKind::ConfirmationRequired, Some(t)) = (e.kind, &e.confirm) {
+            eprintln!("hint: re-run with --confirm {t}");
+        }
+    }
+    exit_code(e.kind)
+}

@@ -1,0 +1,77 @@
+//! Where MCP calls go: in-process dispatch (HTTP transport) or a remote server (stdio).
+
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+use serde_json::Value;
+
+use crate::client::ApiClient;
+use crate::registry::{Adapter, Catalog, Credentials, Dispatcher, ToolError};
+
+pub trait Backend: Send + Sync + 'static {
+    /// The tools the caller may use.
+    fn catalog(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<Catalog, ToolError>> + Send;
+    /// Calls a tool; all checks happen in dispatch behind this.
+    fn call(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        name: &str,
+        args: Value,
+    ) -> impl Future<Output = Result<Value, ToolError>> + Send;
+}
+
+/// Calls dispatch in this process with the bearer token of the HTTP request.
+pub struct LocalBackend {
+    pub dispatcher: Dispatcher,
+}
+
+fn credentials(ctx: &RequestContext<RoleServer>) -> Credentials {
+    let header = ctx
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.headers.get(axum::http::header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok());
+    Credentials::from_authorization(header)
+}
+
+impl Backend for LocalBackend {
+    async fn catalog(&self, ctx: &RequestContext<RoleServer>) -> Result<Catalog, ToolError> {
+        let names = self.dispatcher.visible_tools(&credentials(ctx))?;
+        Ok(Catalog::of(self.dispatcher.registry(), |n| {
+            names.contains(&n)
+        }))
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        name: &str,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        self.dispatcher
+            .dispatch(&credentials(ctx), Adapter::Mcp, name, args)
+            .await
+    }
+}
+
+/// Calls a sh0 server over REST with the stored key (`sh0 mcp`).
+pub struct RemoteBackend {
+    pub client: ApiClient,
+}
+
+impl Backend for RemoteBackend {
+    async fn catalog(&self, _: &RequestContext<RoleServer>) -> Result<Catalog, ToolError> {
+        self.client.catalog().await
+    }
+
+    async fn call(
+        &self,
+        _: &RequestContext<RoleServer>,
+        name: &str,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        self.client.call_tool(name, args).await
+    }
+}

@@ -1,0 +1,26 @@
+//! The streamable HTTP transport at `/mcp`, in both protocol generations: stateless
+//! 2026-07-28 requests and 2025-11-25 sessions (kept for server-to-client elicitation).
+
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
+
+use super::{LocalBackend, McpServer};
+use crate::registry::Dispatcher;
+
+/// The `/mcp` tower service. `hosts` are the host names the server is reached by (the
+/// DNS-rebinding check accepts only those).
+pub fn service(
+    dispatcher: Dispatcher,
+    hosts: Vec<String>,
+) -> StreamableHttpService<McpServer<LocalBackend>, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_legacy_session_mode(true);
+    let server = McpServer::new(LocalBackend { dispatcher });
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}

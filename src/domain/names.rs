@@ -1,0 +1,250 @@
+//! Validated names. App and project names become host names (`<app>.<base-domain>`),
+//! container names and network names, so they are lowercase ASCII DNS labels: the schema
+//! carries the rule (pattern + maxLength) and deserialization enforces it again, so no
+//! adapter can let a bad name through.
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+use super::ids::{AppId, ProjectId};
+
+/// The DNS-label rule shared by app and project names.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+
+/// A lowercase ASCII DNS label (RFC 1123): 1–63 of `a-z 0-9 -`, no leading or trailing `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ResourceName(String);
+
+impl ResourceName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(format!(
+                "`{}` is not a valid name: use 1-63 lowercase ASCII letters, digits and `-`, \
+                 not starting or ending with `-`",
+                s.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ResourceName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ResourceName> for String {
+    fn from(n: ResourceName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for ResourceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl JsonSchema for ResourceName {
+    fn schema_name() -> Cow<'static, str> {
+        "ResourceName".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "pattern": DNS_LABEL_PATTERN,
+            "description": "Lowercase ASCII DNS label: 1-63 of a-z, 0-9 and -, not starting or ending with -.",
+        })
+    }
+}
+
+/// A reference to a project or app given by a user: either its id or its name.
+/// People type names (`--project demo`); scripts and models often hold ids. Both work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ResourceRef {
+    Project(ProjectId),
+    App(AppId),
+    Name(ResourceName),
+}
+
+impl ResourceRef {
+    fn parse(s: String) -> Result<Self, String> {
+        if let Ok(id) = ProjectId::try_from(s.clone()) {
+            return Ok(Self::Project(id));
+        }
+        if let Ok(id) = AppId::try_from(s.clone()) {
+            return Ok(Self::App(id));
+        }
+        if s.starts_with(ProjectId::PREFIX) || s.starts_with(AppId::PREFIX) {
+            return Err(format!(
+                "`{}` is not a valid id",
+                s.chars().take(80).collect::<String>()
+            ));
+        }
+        ResourceName::parse(&s).map(Self::Name)
+    }
+}
+
+impl TryFrom<String> for ResourceRef {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<ResourceRef> for String {
+    fn from(r: ResourceRef) -> String {
+        match r {
+            ResourceRef::Project(id) => id.into(),
+            ResourceRef::App(id) => id.into(),
+            ResourceRef::Name(n) => n.into(),
+        }
+    }
+}
+
+impl fmt::Display for ResourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from(self.clone()))
+    }
+}
+
+impl JsonSchema for ResourceRef {
+    fn schema_name() -> Cow<'static, str> {
+        "ResourceRef".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "pattern": "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?|(prj|app)_[0-9a-f]{32})$",
+            "description": "An id (`prj_...`, `app_...`) or a name.",
+        })
+    }
+}
+
+/// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`, at most 255 bytes, the POSIX
+/// portable set, so every runtime and shell can read it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EnvKey(String);
+
+impl EnvKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EnvKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let mut bytes = s.bytes();
+        let ok = s.len() <= 255
+            && bytes
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(format!(
+                "`{}` is not a valid variable name: use letters, digits and `_`, not starting with a digit",
+                s.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl From<EnvKey> for String {
+    fn from(k: EnvKey) -> String {
+        k.0
+    }
+}
+
+impl fmt::Display for EnvKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl JsonSchema for EnvKey {
+    fn schema_name() -> Cow<'static, str> {
+        "EnvKey".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+            "description": "Environment variable name: letters, digits and _, not starting with a digit.",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dns_label_rules() {
+        for ok in ["a", "web", "my-app-2", &"a".repeat(63)] {
+            assert!(ResourceName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Web",
+            "wéb",
+            "a_b",
+            "a.b",
+            "应用",
+            &"a".repeat(64),
+        ] {
+            assert!(ResourceName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refs_tell_ids_from_names() {
+        let id = AppId::generate();
+        assert_eq!(
+            ResourceRef::try_from(id.to_string()).unwrap(),
+            ResourceRef::App(id)
+        );
+        assert!(matches!(
+            ResourceRef::try_from("demo".to_string()).unwrap(),
+            ResourceRef::Name(_)
+        ));
+        assert!(ResourceRef::try_from("app_nothex".to_string()).is_err());
+    }
+
+    #[test]
+    fn env_keys() {
+        assert!(EnvKey::try_from("DATABASE_URL".to_string()).is_ok());
+        assert!(EnvKey::try_from("_x1".to_string()).is_ok());
+        for bad in ["", "1A", "A-B", "A B", "É"] {
+            assert!(EnvKey::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+}

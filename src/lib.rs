@@ -1,0 +1,13 @@
+//! sh0: a self-hosted deployment platform in one binary. Every capability is a typed tool
+//! in one registry (`registry`); REST, MCP and the CLI are adapters generated from it.
+//! Dependencies flow one way: domain <- store/auth <- tools <- registry <- adapters <- main.
+
+pub mod adapters;
+pub mod auth;
+pub mod client;
+pub mod domain;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod tools;
+pub mod util;

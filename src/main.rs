@@ -1,0 +1,117 @@
+//! The `sh0` binary: wiring only. `serve` runs the server, `mcp` the stdio MCP bridge, and
+//! every other command is generated from the tool registry.
+
+use anyhow::Context;
+use clap::{Arg, ArgAction, Command, value_parser};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use sh0::adapters::{cli, mcp};
+use sh0::client::{ApiClient, ClientConfig};
+use sh0::registry::Registry;
+use sh0::server::{ServeOptions, serve};
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("sh0")
+}
+
+fn root_command(registry: &Registry) -> Command {
+    let serve = Command::new("serve")
+        .about("Run the sh0 server (REST API, MCP at /mcp)")
+        .arg(
+            Arg::new("data-dir")
+                .long("data-dir")
+                .env("SH0_DATA_DIR")
+                .value_parser(value_parser!(PathBuf))
+                .default_value(default_data_dir().into_os_string())
+                .help("Where sh0 keeps its database, master key and bootstrap token"),
+        )
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .env("SH0_LISTEN")
+                .value_parser(value_parser!(SocketAddr))
+                .default_value("127.0.0.1:9000")
+                .help("Address of the API and MCP listener"),
+        )
+        .arg(
+            Arg::new("host")
+                .long("host")
+                .action(ArgAction::Append)
+                .help("A host name the server is reached by (repeatable); localhost is always accepted"),
+        );
+    let mcp = Command::new("mcp").about(
+        "Serve MCP over stdio for Claude Desktop / Code / Cursor, calling the server at SH0_API_URL with SH0_API_TOKEN",
+    );
+    let root = Command::new("sh0")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("sh0: push code, get a URL, on your own server")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(serve)
+        .subcommand(mcp);
+    cli::augment(root, registry)
+}
+
+fn client(adapter: &'static str) -> anyhow::Result<ApiClient> {
+    let cfg = ClientConfig::load()
+        .map_err(anyhow::Error::msg)
+        .context("reading the sh0 client configuration")?;
+    ApiClient::new(cfg.url(), cfg.token.clone(), adapter).map_err(|e| anyhow::anyhow!(e.message))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let registry = Registry::builtin();
+    let matches = root_command(&registry).get_matches();
+    match matches.subcommand() {
+        Some(("serve", m)) => {
+            init_tracing();
+            let opts = ServeOptions {
+                data_dir: m
+                    .get_one::<PathBuf>("data-dir")
+                    .cloned()
+                    .unwrap_or_else(default_data_dir),
+                listen: *m.get_one::<SocketAddr>("listen").context("--listen")?,
+                hosts: m
+                    .get_many::<String>("host")
+                    .map(|h| h.cloned().collect())
+                    .unwrap_or_default(),
+                master_key: std::env::var("SH0_MASTER_KEY")
+                    .ok()
+                    .filter(|k| !k.is_empty()),
+            };
+            serve(opts).await.context("sh0 serve")?;
+        }
+        Some(("mcp", _)) => {
+            // stdout carries the protocol; logs always go to stderr.
+            init_tracing();
+            let server = mcp::McpServer::new(mcp::RemoteBackend {
+                client: client("mcp")?,
+            });
+            let running = rmcp::ServiceExt::serve(server, rmcp::transport::stdio())
+                .await
+                .context("starting MCP over stdio")?;
+            running.waiting().await.context("MCP over stdio")?;
+        }
+        _ => {
+            let code = cli::run(&registry, &matches, &client("cli")?)
+                .await
+                .unwrap_or(2);
+            std::process::exit(code);
+        }
+    }
+    Ok(())
+}
+
+/// Logs go to stderr (stdout belongs to command output and to MCP over stdio).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SH0_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,109 @@
+//! `ToolError`: what went wrong, in words safe to show a user or a model. The underlying
+//! cause (a SQLite error, an I/O error) is logged where it happens and never returned.
+//! Each adapter maps `ErrorKind` once: HTTP status, CLI exit code, MCP `isError` result.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The input does not fit the tool's schema or rules.
+    InvalidInput,
+    /// No valid credentials were presented.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    Forbidden,
+    /// The named resource (or tool) does not exist.
+    NotFound,
+    /// The request conflicts with the current state (a duplicate name, a busy app).
+    Conflict,
+    /// A destructive tool was called without the confirmation it needs.
+    ConfirmationRequired,
+    /// A dependency (Docker, the network) is not reachable right now.
+    Unavailable,
+    /// A fault of sh0 itself; details are in the server log.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::ConfirmationRequired => "confirmation_required",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize, JsonSchema)]
+#[error("{message}")]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// For `confirmation_required`: the exact value to pass as `confirm` (the resource's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+}
+
+impl ToolError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            confirm: None,
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ErrorKind::Unauthenticated,
+            "a valid API key is required (Authorization: Bearer sh0_...)",
+        )
+    }
+    /// An internal fault: the detail goes to the log, the caller gets a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(
+            ErrorKind::Internal,
+            "internal error; the server log has the details",
+        )
+    }
+    pub fn confirmation_required(target: &str, what: &str) -> Self {
+        Self {
+            kind: ErrorKind::ConfirmationRequired,
+            message: format!(
+                "this permanently deletes {what} `{target}`: confirm by passing confirm: \"{target}\""
+            ),
+            confirm: Some(target.to_owned()),
+        }
+    }
+}
+
+impl From<StoreError> for ToolError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            StoreError::Conflict(msg) => Self::conflict(msg),
+            other => Self::internal(other),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The tool registry: the one place where sh0's capabilities are defined and the one door
+//! (`Dispatcher::dispatch`) through which every adapter calls them. Permissions, the
+//! confirmation gate for destructive tools, input validation and the audit record all
+//! happen here, so no adapter can forget one.
+
+mod audit;
+mod catalog;
+mod context;
+mod dispatch;
+mod error;
+mod permission;
+mod principal;
+mod schema;
+mod tool;
+
+pub use catalog::{Catalog, CatalogEntry, reference_markdown};
+pub use context::{ServerSettings, Services, ToolContext};
+pub use dispatch::{Adapter, Dispatcher};
+pub use error::{ErrorKind, ToolError};
+pub use permission::Permission;
+pub use principal::{Credentials, Principal, PrincipalId};
+pub use schema::{CONFIRM_FIELD, ToolDescriptor};
+pub use tool::{DynTool, HttpMethod, HttpRoute, Safety, Tool, ToolMeta, erase};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Every tool of this build, with its schemas computed once.
+pub struct Registry {
+    tools: BTreeMap<&'static str, ToolDescriptor>,
+}
+
+impl Registry {
+    /// The registry of all built-in tools.
+    pub fn builtin() -> Self {
+        Self::new(crate::tools::all())
+    }
+
+    /// Builds a registry; panics on a duplicate name or an invalid schema, which are
+    /// programming errors caught by the first test run.
+    pub fn new(tools: Vec<Arc<dyn DynTool>>) -> Self {
+        let mut map = BTreeMap::new();
+        for tool in tools {
+            let d = ToolDescriptor::new(tool);
+            let name = d.meta().name;
+            assert!(map.insert(name, d).is_none(), "duplicate tool name {name}");
+        }
+        Self { tools: map }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ToolDescriptor> {
+        self.tools.get(name)
+    }
+
+    /// All tools, ordered by name.
+    pub fn iter(&self) -> impl Iterator<Item = &ToolDescriptor> {
+        self.tools.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}

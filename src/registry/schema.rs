@@ -1,0 +1,137 @@
+//! Schemas as the adapters publish them, computed once per tool. Subschemas are inlined
+//! (no `$ref`), so the same JSON works unchanged as an MCP input schema, an OpenAPI 3.1
+//! schema and a CLI flag source. Destructive tools gain the `confirm` property here, in
+//! one place, rather than in every input type.
+
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+use super::{DynTool, Safety, ToolMeta};
+
+/// The argument that confirms a destructive call.
+pub const CONFIRM_FIELD: &str = "confirm";
+
+/// A draft 2020-12 schema for `T` with every subschema inlined.
+pub fn schema_for<T: schemars::JsonSchema>() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+        })
+        .into_generator();
+    let mut v = generator.into_root_schema_for::<T>().to_value();
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("title");
+    }
+    v
+}
+
+/// A registered tool: the code and its published, compiled schemas.
+pub struct ToolDescriptor {
+    pub tool: Arc<dyn DynTool>,
+    meta: ToolMeta,
+    input_schema: Value,
+    output_schema: Value,
+    validator: jsonschema::Validator,
+}
+
+impl ToolDescriptor {
+    pub(super) fn new(tool: Arc<dyn DynTool>) -> Self {
+        let meta = tool.meta();
+        let mut input_schema = tool.input_schema();
+        let obj = input_schema
+            .as_object_mut()
+            .expect("tool inputs are objects");
+        assert_eq!(
+            obj.get("type"),
+            Some(&json!("object")),
+            "{}: input must be an object",
+            meta.name
+        );
+        obj.insert("additionalProperties".into(), Value::Bool(false));
+        if meta.safety == Safety::Destructive {
+            let props = obj
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            props.as_object_mut().expect("properties").insert(
+                CONFIRM_FIELD.into(),
+                json!({
+                    "type": "string",
+                    "maxLength": 255,
+                    "description": "Confirmation: the exact name of the resource this call deletes. \
+                                    Without it the call changes nothing and answers confirmation_required."
+                }),
+            );
+        }
+        let output_schema = tool.output_schema();
+        assert_eq!(
+            output_schema.get("type"),
+            Some(&json!("object")),
+            "{}: output must be an object",
+            meta.name
+        );
+        let validator = jsonschema::draft202012::new(&input_schema)
+            .unwrap_or_else(|e| panic!("{}: invalid input schema: {e}", meta.name));
+        Self {
+            tool,
+            meta,
+            input_schema,
+            output_schema,
+            validator,
+        }
+    }
+
+    pub fn meta(&self) -> &ToolMeta {
+        &self.meta
+    }
+
+    pub fn input_schema(&self) -> &Value {
+        &self.input_schema
+    }
+
+    pub fn output_schema(&self) -> &Value {
+        &self.output_schema
+    }
+
+    /// Checks `args` against every constraint of the input schema (rmcp and axum do not),
+    /// returning readable messages naming the offending field.
+    pub fn validate(&self, args: &Value) -> Result<(), String> {
+        let errors: Vec<String> = self
+            .validator
+            .iter_errors(args)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path.to_string();
+                let field = path.trim_start_matches('/');
+                let msg = e.to_string();
+                let msg: String = msg.chars().take(300).collect();
+                if field.is_empty() {
+                    msg
+                } else {
+                    format!("{field}: {msg}")
+                }
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Property names of the input, with their schemas, in declaration order.
+    pub fn input_properties(&self) -> Vec<(&str, &Value)> {
+        self.input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.as_str(), v)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn required_inputs(&self) -> Vec<&str> {
+        self.input_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default()
+    }
+}

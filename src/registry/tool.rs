@@ -1,0 +1,182 @@
+//! The `Tool` contract. A tool is metadata plus a typed `call`; its input and output types
+//! derive `JsonSchema`, and those schemas are the API: MCP's `tools/list`, the OpenAPI
+//! document, the CLI's flags and the checked-in catalog are all generated from them.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+
+use super::{Permission, ToolContext, ToolError};
+
+/// How much a tool can change. It drives MCP annotations and the confirmation gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Safety {
+    /// Reads only.
+    Read,
+    /// Changes state in a way that can be undone or repeated.
+    Write,
+    /// Deletes or replaces something irrecoverably: needs an explicit confirmation.
+    Destructive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// Whether the arguments travel in the query string (else in a JSON body).
+    pub fn args_in_query(self) -> bool {
+        matches!(self, Self::Get | Self::Delete)
+    }
+}
+
+/// A REST route: method and an OpenAPI-style path (`/api/v1/apps/{app}`). Each `{param}`
+/// names a property of the tool's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HttpRoute {
+    pub method: HttpMethod,
+    pub path: &'static str,
+}
+
+impl HttpRoute {
+    pub const fn new(method: HttpMethod, path: &'static str) -> Self {
+        Self { method, path }
+    }
+
+    /// The `{param}` names in the path, in order.
+    pub fn path_params(&self) -> Vec<&'static str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect()
+    }
+}
+
+/// Everything about a tool except its code. Defined once, here; nothing is restated elsewhere.
+#[derive(Debug, Clone)]
+pub struct ToolMeta {
+    /// snake_case, stable: `app_create`.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Written for a model: what it does, when to use it, what it returns.
+    pub description: &'static str,
+    pub safety: Safety,
+    pub permission: Permission,
+    pub http: Option<HttpRoute>,
+    /// CLI path: `["app", "create"]` is `sh0 app create`.
+    pub cli: &'static [&'static str],
+    pub idempotent: bool,
+}
+
+#[async_trait]
+pub trait Tool: Send + Sync + 'static {
+    type Input: DeserializeOwned + JsonSchema + Send + Sync;
+    type Output: Serialize + JsonSchema + Send;
+
+    fn meta(&self) -> ToolMeta;
+
+    /// For `Destructive` tools: the name the caller must confirm (the resource's name),
+    /// resolved from the validated input. Dispatch compares it with the `confirm` argument
+    /// before `call` runs. Returns `NotFound` when the resource does not exist.
+    async fn confirmation_target(
+        &self,
+        _ctx: &ToolContext,
+        _input: &Self::Input,
+    ) -> Result<String, ToolError> {
+        Err(ToolError::internal(format!(
+            "{} has no confirmation target",
+            self.meta().name
+        )))
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: Self::Input) -> Result<Self::Output, ToolError>;
+}
+
+/// The type-erased form the registry stores. Only dispatch calls `invoke`.
+#[async_trait]
+pub trait DynTool: Send + Sync {
+    fn meta(&self) -> ToolMeta;
+    fn input_schema(&self) -> Value;
+    fn output_schema(&self) -> Value;
+    /// Deserializes `args` (already validated against the schema), applies the
+    /// confirmation gate for destructive tools, calls, and serializes the output.
+    async fn invoke(
+        &self,
+        ctx: &ToolContext,
+        args: Value,
+        confirm: Option<&str>,
+    ) -> Result<Value, ToolError>;
+}
+
+struct Erased<T>(T);
+
+/// Wraps a typed tool for the registry.
+pub fn erase<T: Tool>(tool: T) -> Arc<dyn DynTool> {
+    Arc::new(Erased(tool))
+}
+
+#[async_trait]
+impl<T: Tool> DynTool for Erased<T> {
+    fn meta(&self) -> ToolMeta {
+        self.0.meta()
+    }
+
+    fn input_schema(&self) -> Value {
+        super::schema::schema_for::<T::Input>()
+    }
+
+    fn output_schema(&self) -> Value {
+        super::schema::schema_for::<T::Output>()
+    }
+
+    async fn invoke(
+        &self,
+        ctx: &ToolContext,
+        args: Value,
+        confirm: Option<&str>,
+    ) -> Result<Value, ToolError> {
+        let input: T::Input =
+            serde_json::from_value(args).map_err(|e| ToolError::invalid(e.to_string()))?;
+        if self.0.meta().safety == Safety::Destructive {
+            let target = self.0.confirmation_target(ctx, &input).await?;
+            match confirm {
+                Some(given) if given == target => {}
+                Some(given) => {
+                    return Err(ToolError {
+                        message: format!(
+                            "confirmation `{}` does not match `{target}`; nothing was changed",
+                            given.chars().take(80).collect::<String>()
+                        ),
+                        ..ToolError::confirmation_required(&target, "")
+                    });
+                }
+                None => {
+                    let what = self.0.meta().name.split('_').next().unwrap_or("resource");
+                    return Err(ToolError::confirmation_required(&target, what));
+                }
+            }
+        }
+        let output = self.0.call(ctx, input).await?;
+        serde_json::to_value(output).map_err(ToolError::internal)
+    }
+}

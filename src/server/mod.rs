@@ -1,0 +1,150 @@
+//! The server: opens the store, makes sure a first credential exists, and serves the REST
+//! adapter under `/api/v1` and the MCP adapter at `/mcp` on one listener.
+
+mod bootstrap;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::adapters::{mcp, rest};
+use crate::auth::MasterKey;
+use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secrets(#[from] crate::auth::SecretsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Extra host names the server is reached by (besides localhost and the listen address).
+    pub hosts: Vec<String>,
+    /// The master key from `SH0_MASTER_KEY`, if set.
+    pub master_key: Option<String>,
+}
+
+/// Opens everything the tools need.
+pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
+    let dir_err = |source| ServeError::DataDir {
+        path: opts.data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&opts.data_dir).map_err(dir_err)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(dir_err)?;
+    }
+    let master_key = MasterKey::load_or_create(&opts.data_dir, opts.master_key.as_deref())?;
+    let store = Store::open(&opts.data_dir.join("sh0.db"))?;
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        opts.listen.ip().to_string(),
+    ];
+    for h in &opts.hosts {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    hosts.dedup();
+    Ok(Services {
+        store,
+        master_key,
+        settings: ServerSettings {
+            data_dir: opts.data_dir.clone(),
+            listen: opts.listen.to_string(),
+            hosts,
+        },
+        started: Instant::now(),
+        started_at: crate::domain::now_rfc3339(),
+    })
+}
+
+/// The whole HTTP application.
+pub fn app(dispatcher: Dispatcher) -> Router {
+    let hosts = dispatcher.services().settings.hosts.clone();
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp::http_service(dispatcher.clone(), hosts))
+        .layer(middleware::from_fn_with_state(
+            dispatcher.clone(),
+            require_key,
+        ));
+    rest::router(dispatcher)
+        .merge(mcp)
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+}
+
+/// `/mcp` answers 401 before any MCP processing when the request has no valid key.
+async fn require_key(State(d): State<Dispatcher>, req: Request, next: Next) -> Response {
+    let creds = Credentials::from_authorization(
+        req.headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    match d.authenticate(&creds) {
+        Ok(_) => next.run(req).await,
+        Err(e) => rest::error_response(&e),
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let services = Arc::new(open_services(&opts)?);
+    bootstrap::ensure_owner_key(&services)?;
+    let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services);
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: opts.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    tracing::info!(
+        "sh0 {} listening on http://{addr} (API /api/v1, docs /api/v1/docs, MCP /mcp)",
+        env!("CARGO_PKG_VERSION")
+    );
+    axum::serve(listener, app(dispatcher))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServeError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,84 @@
+//! Append-only numbered migrations tracked in `PRAGMA user_version`. Never edit a shipped
+//! entry: add a new one at the end. Each runs in its own transaction with the version bump.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: projects, apps, environment, API keys, audit log.
+    r#"
+    CREATE TABLE projects (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE apps (
+        id          TEXT PRIMARY KEY,
+        project_id  TEXT NOT NULL REFERENCES projects(id),
+        name        TEXT NOT NULL UNIQUE,
+        port        INTEGER,
+        image       TEXT,
+        description TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX apps_project ON apps(project_id);
+    CREATE TABLE env_vars (
+        app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        key        TEXT NOT NULL,
+        sealed     BLOB NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, key)
+    );
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        prefix       TEXT NOT NULL,
+        hash         TEXT NOT NULL UNIQUE,
+        scope        TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT,
+        revoked_at   TEXT
+    );
+    CREATE TABLE audit (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          TEXT NOT NULL,
+        principal   TEXT NOT NULL,
+        adapter     TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        args        TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        error_kind  TEXT,
+        duration_ms INTEGER NOT NULL
+    );
+    CREATE INDEX audit_tool ON audit(tool);
+    "#,
+];
+
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_idempotent() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::apply(&mut conn).unwrap();
+        super::apply(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, super::MIGRATIONS.len());
+    }
+}

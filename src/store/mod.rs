@@ -1,0 +1,94 @@
+//! The SQLite store: one file in the data directory, append-only numbered migrations, one
+//! module per table group. The connection sits behind a mutex: SQLite serialises writers
+//! anyway, and every statement here is a point lookup or a short write.
+
+mod apps;
+pub use apps::AppChanges;
+mod audit;
+mod env;
+pub use env::SealedVar;
+mod keys;
+mod migrations;
+mod projects;
+
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use keys::StoredKey;
+
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn open_in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> StoreResult<Self> {
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "busy_timeout", 5000)?;
+        migrations::apply(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements are
+        // atomic), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The schema version (number of applied migrations).
+    pub fn schema_version(&self) -> StoreResult<i64> {
+        Ok(self
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+}
+
+/// Maps a UNIQUE violation to a readable conflict, anything else to a database error.
+fn unique_conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict(what())
+        }
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(what())
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+/// Reads a typed value stored as text, reporting corruption rather than panicking.
+fn parse_col<T: TryFrom<String, Error = String>>(s: String) -> StoreResult<T> {
+    T::try_from(s).map_err(StoreError::Corrupt)
+}

@@ -1,0 +1,32 @@
+//! The built-in tools, one file per domain. Adding a tool here is all it takes for it to
+//! appear in MCP, REST, OpenAPI, the CLI and the catalog.
+
+mod apps;
+mod audit;
+mod env;
+mod projects;
+mod system;
+
+use std::sync::Arc;
+
+use crate::registry::{DynTool, erase};
+
+pub fn all() -> Vec<Arc<dyn DynTool>> {
+    vec![
+        erase(system::SystemInfo),
+        erase(projects::ProjectCreate),
+        erase(projects::ProjectList),
+        erase(projects::ProjectGet),
+        erase(projects::ProjectUpdate),
+        erase(projects::ProjectDelete),
+        erase(apps::AppCreate),
+        erase(apps::AppList),
+        erase(apps::AppGet),
+        erase(apps::AppUpdate),
+        erase(apps::AppDelete),
+        erase(env::EnvSet),
+        erase(env::EnvUnset),
+        erase(env::EnvList),
+        erase(audit::AuditList),
+    ]
+}

@@ -1,0 +1,70 @@
+//! `system_info`: what this server is and how it is doing.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{HttpMethod::Get, HttpRoute};
+use crate::registry::{Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+
+pub struct SystemInfo;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemInfoInput {}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SystemInfoOutput {
+    /// sh0 version.
+    pub version: String,
+    /// When this server process started (RFC 3339, UTC).
+    pub started_at: String,
+    pub uptime_secs: u64,
+    /// Applied store migrations.
+    pub schema_version: i64,
+    pub projects: i64,
+    pub apps: i64,
+    /// Number of tools in the registry.
+    pub tools: usize,
+    /// Host names the server answers to.
+    pub hosts: Vec<String>,
+}
+
+#[async_trait]
+impl Tool for SystemInfo {
+    type Input = SystemInfoInput;
+    type Output = SystemInfoOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "system_info",
+            title: "Server information",
+            description: "Describe this sh0 server: version, uptime, store schema version, how many projects and \
+                          apps it holds and the host names it answers to. Use it first to check that the \
+                          connection works.",
+            safety: Safety::Read,
+            permission: Permission::SystemRead,
+            http: Some(HttpRoute::new(Get, "/api/v1/system")),
+            cli: &["system", "info"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        _: SystemInfoInput,
+    ) -> Result<SystemInfoOutput, ToolError> {
+        let s = &ctx.services;
+        Ok(SystemInfoOutput {
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: s.started_at.clone(),
+            uptime_secs: s.started.elapsed().as_secs(),
+            schema_version: s.store.schema_version()?,
+            projects: s.store.project_count()?,
+            apps: s.store.app_count()?,
+            tools: crate::tools::all().len(),
+            hosts: s.settings.hosts.clone(),
+        })
+    }
+}

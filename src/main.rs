@@ -106,9 +106,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr (stdout belongs to command output and to MCP over stdio).
+/// Logs go to stderr (stdout belongs to command output and to MCP over stdio). The MCP
+/// library logs whole messages (tool arguments, secrets among them) below `warn`, so it is
+/// held at `warn` whatever `SH0_LOG` asks for.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SH0_LOG")
+    let user = std::env::var("SH0_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{user},rmcp=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -48,10 +48,12 @@ impl ToolDescriptor {
             meta.name
         );
         obj.insert("additionalProperties".into(), Value::Bool(false));
+        // An explicit (even empty) `properties` makes unknown fields fail with a message
+        // naming them.
+        let props = obj
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
         if meta.safety == Safety::Destructive {
-            let props = obj
-                .entry("properties")
-                .or_insert_with(|| Value::Object(Map::new()));
             props.as_object_mut().expect("properties").insert(
                 CONFIRM_FIELD.into(),
                 json!({
@@ -102,12 +104,19 @@ impl ToolDescriptor {
             .map(|e| {
                 let path = e.instance_path.to_string();
                 let field = path.trim_start_matches('/');
-                let msg = e.to_string();
-                let msg: String = msg.chars().take(300).collect();
+                let msg: String = e.to_string().chars().take(200).collect();
                 if field.is_empty() {
-                    msg
-                } else {
-                    format!("{field}: {msg}")
+                    return msg;
+                }
+                // A failed pattern says little by itself; the property's description says
+                // what a valid value looks like.
+                let top = field.split('/').next().unwrap_or(field);
+                let hint = self.input_schema["properties"][top]["description"]
+                    .as_str()
+                    .filter(|_| !field.contains('/'));
+                match hint {
+                    Some(h) => format!("{field}: {msg} ({h})"),
+                    None => format!("{field}: {msg}"),
                 }
             })
             .collect();

@@ -62,18 +62,18 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     }
     let master_key = MasterKey::load_or_create(&opts.data_dir, opts.master_key.as_deref())?;
     let store = Store::open(&opts.data_dir.join("sh0.db"))?;
-    let mut hosts = vec![
+    let mut hosts: Vec<String> = Vec::new();
+    let defaults = [
         "localhost".to_string(),
         "127.0.0.1".into(),
         "::1".into(),
         opts.listen.ip().to_string(),
     ];
-    for h in &opts.hosts {
+    for h in defaults.iter().chain(&opts.hosts) {
         if !hosts.contains(h) {
             hosts.push(h.clone());
         }
     }
-    hosts.dedup();
     Ok(Services {
         store,
         master_key,

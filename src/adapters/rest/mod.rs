@@ -204,6 +204,7 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, ToolError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(ToolError::invalid("the request body must be a JSON object")),
         Err(e) => Err(ToolError::invalid(format!(
             "the request body is not valid JSON: {e}"

@@ -1,0 +1,71 @@
+//! The generated contracts under `tools/` match this build: the tool catalog, its readable
+//! reference and the OpenAPI document. Regenerate with `SH0_BLESS=1 cargo test --test catalog`.
+
+use std::path::Path;
+
+use sh0::adapters::rest::openapi_document;
+use sh0::registry::{Catalog, Registry, reference_markdown};
+
+fn check(file: &str, expected: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools")
+        .join(file);
+    if std::env::var("SH0_BLESS").is_ok() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, expected).unwrap();
+        return;
+    }
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "tools/{file} is stale: the tool surface changed. Review the change and run \
+         `SH0_BLESS=1 cargo test --test catalog` to regenerate it."
+    );
+}
+
+#[test]
+fn checked_in_contracts_are_current() {
+    let registry = Registry::builtin();
+    let catalog = Catalog::of(&registry, |_| true);
+    check(
+        "catalog.json",
+        &(serde_json::to_string_pretty(&catalog).unwrap() + "\n"),
+    );
+    check("REFERENCE.md", &reference_markdown(&catalog));
+    check(
+        "openapi.json",
+        &(serde_json::to_string_pretty(&openapi_document(&registry)).unwrap() + "\n"),
+    );
+}
+
+#[test]
+fn every_routed_tool_is_in_the_openapi_document() {
+    let registry = Registry::builtin();
+    let doc = openapi_document(&registry);
+    for d in registry.iter() {
+        let Some(route) = d.meta().http else { continue };
+        let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+        assert_eq!(
+            op["operationId"],
+            d.meta().name,
+            "{} missing from OpenAPI",
+            d.meta().name
+        );
+    }
+}
+
+#[test]
+fn every_tool_has_a_description_a_cli_path_and_object_schemas() {
+    for d in Registry::builtin().iter() {
+        let m = d.meta();
+        assert!(
+            m.description.len() > 20,
+            "{}: describe it for a model",
+            m.name
+        );
+        assert_eq!(m.cli.len(), 2, "{}: cli path is group + verb", m.name);
+        assert_eq!(d.input_schema()["type"], "object");
+        assert_eq!(d.output_schema()["type"], "object");
+        assert_eq!(d.input_schema()["additionalProperties"], false);
+    }
+}

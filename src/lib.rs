@@ -5,7 +5,10 @@
 pub mod adapters;
 pub mod auth;
 pub mod client;
+pub mod deploy;
+pub mod docker;
 pub mod domain;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod store;

@@ -12,9 +12,7 @@ use sh0::registry::Registry;
 use sh0::server::{ServeOptions, serve};
 
 fn default_data_dir() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("sh0")
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("sh0")
 }
 
 fn root_command(registry: &Registry) -> Command {
@@ -35,6 +33,21 @@ fn root_command(registry: &Registry) -> Command {
                 .value_parser(value_parser!(SocketAddr))
                 .default_value("127.0.0.1:9000")
                 .help("Address of the API and MCP listener"),
+        )
+        .arg(
+            Arg::new("http-port")
+                .long("http-port")
+                .env("SH0_HTTP_PORT")
+                .value_parser(value_parser!(u16))
+                .default_value("80")
+                .help("Port of the built-in proxy that serves apps (0 disables it)"),
+        )
+        .arg(
+            Arg::new("base-domain")
+                .long("base-domain")
+                .env("SH0_BASE_DOMAIN")
+                .default_value("localhost")
+                .help("Apps are served at <app>.<base-domain>"),
         )
         .arg(
             Arg::new("host")
@@ -79,27 +92,26 @@ async fn main() -> anyhow::Result<()> {
                     .get_many::<String>("host")
                     .map(|h| h.cloned().collect())
                     .unwrap_or_default(),
-                master_key: std::env::var("SH0_MASTER_KEY")
-                    .ok()
-                    .filter(|k| !k.is_empty()),
+                master_key: std::env::var("SH0_MASTER_KEY").ok().filter(|k| !k.is_empty()),
+                base_domain: m
+                    .get_one::<String>("base-domain")
+                    .cloned()
+                    .unwrap_or_else(|| "localhost".into()),
+                http_port: *m.get_one::<u16>("http-port").context("--http-port")?,
             };
             serve(opts).await.context("sh0 serve")?;
         }
         Some(("mcp", _)) => {
             // stdout carries the protocol; logs always go to stderr.
             init_tracing();
-            let server = mcp::McpServer::new(mcp::RemoteBackend {
-                client: client("mcp")?,
-            });
+            let server = mcp::McpServer::new(mcp::RemoteBackend::new(client("mcp")?));
             let running = rmcp::ServiceExt::serve(server, rmcp::transport::stdio())
                 .await
                 .context("starting MCP over stdio")?;
             running.waiting().await.context("MCP over stdio")?;
         }
         _ => {
-            let code = cli::run(&registry, &matches, &client("cli")?)
-                .await
-                .unwrap_or(2);
+            let code = cli::run(&registry, &matches, &client("cli")?).await.unwrap_or(2);
             std::process::exit(code);
         }
     }

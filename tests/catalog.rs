@@ -7,9 +7,7 @@ use sh0::adapters::rest::openapi_document;
 use sh0::registry::{Catalog, Registry, reference_markdown};
 
 fn check(file: &str, expected: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tools")
-        .join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(file);
     if std::env::var("SH0_BLESS").is_ok() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, expected).unwrap();
@@ -58,11 +56,7 @@ fn every_routed_tool_is_in_the_openapi_document() {
 fn every_tool_has_a_description_a_cli_path_and_object_schemas() {
     for d in Registry::builtin().iter() {
         let m = d.meta();
-        assert!(
-            m.description.len() > 20,
-            "{}: describe it for a model",
-            m.name
-        );
+        assert!(m.description.len() > 20, "{}: describe it for a model", m.name);
         assert_eq!(m.cli.len(), 2, "{}: cli path is group + verb", m.name);
         assert_eq!(d.input_schema()["type"], "object");
         assert_eq!(d.output_schema()["type"], "object");

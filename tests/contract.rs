@@ -38,9 +38,7 @@ fn bad_flag_value(schema: &Value) -> Option<String> {
     if schema.get("pattern").is_some() {
         return Some("名字".into());
     }
-    schema["maxLength"]
-        .as_u64()
-        .map(|n| "x".repeat(n as usize + 1))
+    schema["maxLength"].as_u64().map(|n| "x".repeat(n as usize + 1))
 }
 
 fn route_url(server: &Server, desc: &ToolDescriptor, query: &str) -> (reqwest::Method, String) {
@@ -65,13 +63,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
     let registry = Registry::builtin();
     let http = reqwest::Client::new();
     // A project and an app so that tools which look things up find something.
-    assert_eq!(
-        server
-            .call("project_create", json!({"name": "demo"}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
     assert_eq!(
         server
             .call("app_create", json!({"name": "web", "project": "demo"}))
@@ -113,14 +105,10 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
         assert_eq!(r.status(), 401, "{name}: REST by name with a wrong key");
         let bad_mcp = ()
             .serve(StreamableHttpClientTransport::from_config(
-                StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
-                    .auth_header("sh0_wrong"),
+                StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url)).auth_header("sh0_wrong"),
             ))
             .await;
-        assert!(
-            bad_mcp.is_err(),
-            "{name}: MCP with a wrong key must not connect"
-        );
+        assert!(bad_mcp.is_err(), "{name}: MCP with a wrong key must not connect");
         let mut cli = vec![desc.meta().cli[0], desc.meta().cli[1]];
         let required = desc.required_inputs();
         let filler: Vec<(String, String)> = desc
@@ -155,9 +143,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
         // --- invalid input: REST route (unknown field) ---
         let before = server.audit_count().await;
         let (method, url) = route_url(&server, desc, "?bogus_field=1");
-        let req = http
-            .request(method.clone(), &url)
-            .bearer_auth(&server.token);
+        let req = http.request(method.clone(), &url).bearer_auth(&server.token);
         let req = if matches!(method, reqwest::Method::GET | reqwest::Method::DELETE) {
             req
         } else {
@@ -168,10 +154,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["kind"], "invalid_input");
         assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("bogus_field"),
+            body["error"]["message"].as_str().unwrap().contains("bogus_field"),
             "{name}: {body}"
         );
         assert_eq!(
@@ -255,28 +238,16 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
     mcp.cancel().await.ok();
 
     // Nothing of all that was stored.
-    assert_eq!(
-        server.call("project_list", json!({})).await.1,
-        projects_before
-    );
+    assert_eq!(server.call("project_list", json!({})).await.1, projects_before);
     let apps = server.call("app_list", json!({})).await.1;
     assert_eq!(apps["apps"].as_array().unwrap().len(), 1, "{apps}");
-    assert!(
-        !server.log().contains("panicked"),
-        "a panic in the server log"
-    );
+    assert!(!server.log().contains("panicked"), "a panic in the server log");
 }
 
 #[tokio::test]
 async fn names_and_values_are_validated_and_nothing_bad_is_stored() {
     let server = Server::start();
-    assert_eq!(
-        server
-            .call("project_create", json!({"name": "demo"}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
     let cases = [
         json!({"name": "Web", "project": "demo"}),
         json!({"name": "web_1", "project": "demo"}),
@@ -310,13 +281,7 @@ async fn names_and_values_are_validated_and_nothing_bad_is_stored() {
     assert_eq!(apps["apps"], json!([]), "nothing stored");
 
     // Names are unique per server, across projects.
-    assert_eq!(
-        server
-            .call("project_create", json!({"name": "other"}))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.call("project_create", json!({"name": "other"})).await.0, 200);
     assert_eq!(
         server
             .call("app_create", json!({"name": "web", "project": "demo"}))
@@ -330,10 +295,7 @@ async fn names_and_values_are_validated_and_nothing_bad_is_stored() {
     assert_eq!(status, 409, "{body}");
     for bad_key in ["1ABC", "A-B", "A B", "ÄB", ""] {
         let (status, _) = server
-            .call(
-                "env_set",
-                json!({"app": "web", "key": bad_key, "value": "v"}),
-            )
+            .call("env_set", json!({"app": "web", "key": bad_key, "value": "v"}))
             .await;
         assert_eq!(status, 400, "env key {bad_key:?}");
     }
@@ -409,27 +371,18 @@ async fn projects_apps_and_env_work_through_rest_routes() {
         .unwrap();
     assert_eq!(r.status(), 428);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["confirm"], "shop");
-    let r = auth(http.delete(format!(
-        "{}/api/v1/projects/shop?cascade=true&confirm=shap",
-        server.url
-    )))
-    .send()
-    .await
-    .unwrap();
+    let r = auth(http.delete(format!("{}/api/v1/projects/shop?cascade=true&confirm=shap", server.url)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 428);
     assert_eq!(server.call("app_get", json!({"app": "api"})).await.0, 200);
-    let r = auth(http.delete(format!(
-        "{}/api/v1/projects/shop?cascade=true&confirm=shop",
-        server.url
-    )))
-    .send()
-    .await
-    .unwrap();
+    let r = auth(http.delete(format!("{}/api/v1/projects/shop?cascade=true&confirm=shop", server.url)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["deleted_apps"],
-        json!(["api"])
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted_apps"], json!(["api"]));
     assert_eq!(server.call("app_get", json!({"app": "api"})).await.0, 404);
 
     // Unknown routes and bad bodies answer in the envelope.
@@ -438,18 +391,12 @@ async fn projects_apps_and_env_work_through_rest_routes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["kind"],
-        "not_found"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "not_found");
     let r = auth(http.post(format!("{}/api/v1/projects", server.url)))
         .body("{not json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["kind"],
-        "invalid_input"
-    );
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "invalid_input");
 }

@@ -10,10 +10,7 @@ fn python_sdk_drives_sh0_over_http_and_stdio_in_both_generations() {
     let python = common::python();
     let server = common::Server::start();
     let out = Command::new(python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/mcp/client_check.py"
-        ))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client_check.py"))
         .env("SH0_URL", &server.url)
         .env("SH0_TOKEN", &server.token)
         .env("SH0_BIN", common::BIN)
@@ -31,12 +28,7 @@ fn python_sdk_drives_sh0_over_http_and_stdio_in_both_generations() {
         "MCP client checks failed:\n{stdout}\n{stderr}\nserver log:\n{}",
         server.log()
     );
-    for label in [
-        "http/legacy",
-        "http/2026-07-28",
-        "stdio/legacy",
-        "stdio/2026-07-28",
-    ] {
+    for label in ["http/legacy", "http/2026-07-28", "stdio/legacy", "stdio/2026-07-28"] {
         assert!(
             stdout.contains(&format!("ok {label}")),
             "{label} did not run:\n{stdout}"

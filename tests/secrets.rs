@@ -10,26 +10,14 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::{Value, json};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_plaintext() {
     let server = common::Server::start();
-    let markers = [
-        "rest-Secret-9f8e7d",
-        "cli-Secret-6c5b4a",
-        "mcp-Secret-3e2d1c",
-    ];
-    assert_eq!(
-        server
-            .call("project_create", json!({"name": "demo"}))
-            .await
-            .0,
-        200
-    );
+    let markers = ["rest-Secret-9f8e7d", "cli-Secret-6c5b4a", "mcp-Secret-3e2d1c"];
+    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
     assert_eq!(
         server
             .call("app_create", json!({"name": "web", "project": "demo"}))
@@ -71,19 +59,14 @@ async fn secrets_never_appear_in_plaintext() {
         .unwrap();
     let args = json!({"app": "web", "key": "MCP_SECRET", "value": markers[2]});
     let r = mcp
-        .call_tool(
-            CallToolRequestParams::new("env_set").with_arguments(args.as_object().unwrap().clone()),
-        )
+        .call_tool(CallToolRequestParams::new("env_set").with_arguments(args.as_object().unwrap().clone()))
         .await
         .unwrap();
     assert_eq!(r.is_error, Some(false));
     assert!(!serde_json::to_string(&r).unwrap().contains(markers[2]));
     // A refused call with a secret argument must not leak it either.
     let _ = server
-        .call(
-            "env_set",
-            json!({"app": "web", "key": "1BAD", "value": markers[0]}),
-        )
+        .call("env_set", json!({"app": "web", "key": "1BAD", "value": markers[0]}))
         .await;
 
     // Listing without reveal shows names only.
@@ -97,9 +80,7 @@ async fn secrets_never_appear_in_plaintext() {
     assert!(audit["records"].as_array().unwrap().len() >= 6);
     assert!(audit.to_string().contains("[redacted]"));
     // Reveal works, and is the only way to get a value back.
-    let (_, revealed) = server
-        .call("env_list", json!({"app": "web", "reveal": true}))
-        .await;
+    let (_, revealed) = server.call("env_list", json!({"app": "web", "reveal": true})).await;
     let values: Vec<&str> = revealed["vars"]
         .as_array()
         .unwrap()
@@ -115,12 +96,7 @@ async fn secrets_never_appear_in_plaintext() {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(server.data_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("sh0.db")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sh0.db"))
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
     files.push(("server log".into(), log.clone().into_bytes()));
@@ -129,10 +105,7 @@ async fn secrets_never_appear_in_plaintext() {
         for m in markers {
             assert!(!contains(bytes, m), "{m} in plaintext in {name}");
         }
-        assert!(
-            !contains(bytes, &server.token),
-            "the API key in plaintext in {name}"
-        );
+        assert!(!contains(bytes, &server.token), "the API key in plaintext in {name}");
     }
     assert!(
         log.contains("bootstrap-token"),
@@ -146,10 +119,7 @@ async fn bootstrap_token_is_private_and_works_once_created() {
     let server = common::Server::start();
     let data = server.data_dir();
     for f in ["bootstrap-token", "master.key"] {
-        let mode = std::fs::metadata(data.join(f))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(data.join(f)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{f}");
     }
     assert!(server.token.starts_with("sh0_") && server.token.len() >= 47);

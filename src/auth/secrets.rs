@@ -15,15 +15,18 @@ pub enum SecretsError {
     #[error("master key: {0}")]
     Key(String),
     #[error("could not read or write the master key file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("a stored secret could not be decrypted (wrong master key or corrupted data)")]
     Decrypt,
 }
 
 const NONCE_LEN: usize = 12;
+
+/// The context an environment value is sealed under: a value copied to another app or key
+/// does not open there.
+pub fn env_context(app: &crate::domain::AppId, key: &crate::domain::EnvKey) -> String {
+    format!("env:{app}:{key}")
+}
 
 /// The AES-256 master key. Its `Debug` hides the bytes.
 #[derive(Clone)]
@@ -42,15 +45,12 @@ impl MasterKey {
         let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(text).map_err(|e| SecretsError::Key(e.to_string()))?
         } else {
-            STANDARD.decode(text).map_err(|_| {
-                SecretsError::Key("expected 64 hex digits or base64 of 32 bytes".into())
-            })?
+            STANDARD
+                .decode(text)
+                .map_err(|_| SecretsError::Key("expected 64 hex digits or base64 of 32 bytes".into()))?
         };
         if bytes.len() != 32 {
-            return Err(SecretsError::Key(format!(
-                "expected 32 bytes, got {}",
-                bytes.len()
-            )));
+            return Err(SecretsError::Key(format!("expected 32 bytes, got {}", bytes.len())));
         }
         Ok(Self(
             Aes256Gcm::new_from_slice(&bytes).map_err(|e| SecretsError::Key(e.to_string()))?,
@@ -73,8 +73,7 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
-                crate::util::write_private_file(&path, hex::encode(bytes).as_bytes())
-                    .map_err(io)?;
+                crate::util::write_private_file(&path, hex::encode(bytes).as_bytes()).map_err(io)?;
                 Self::parse(&hex::encode(bytes))
             }
             Err(e) => Err(io(e)),

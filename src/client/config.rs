@@ -23,8 +23,7 @@ impl ClientConfig {
     pub fn load() -> Result<Self, String> {
         let mut cfg = match config_path() {
             Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
             _ => Self::default(),

@@ -21,21 +21,12 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    pub fn new(
-        base: &str,
-        token: Option<String>,
-        adapter: &'static str,
-    ) -> Result<Self, ToolError> {
+    pub fn new(base: &str, token: Option<String>, adapter: &'static str) -> Result<Self, ToolError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("sh0/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                ToolError::new(
-                    ErrorKind::Internal,
-                    format!("could not build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(|e| ToolError::new(ErrorKind::Internal, format!("could not build the HTTP client: {e}")))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
@@ -63,11 +54,7 @@ impl ApiClient {
         let resp = req.send().await.map_err(|e| {
             ToolError::new(
                 ErrorKind::Unavailable,
-                format!(
-                    "cannot reach the sh0 server at {}: {}",
-                    self.base,
-                    root_cause(&e)
-                ),
+                format!("cannot reach the sh0 server at {}: {}", self.base, root_cause(&e)),
             )
         })?;
         let status = resp.status();
@@ -100,9 +87,7 @@ impl ApiClient {
 
     /// The tools this client's key may call.
     pub async fn catalog(&self) -> Result<Catalog, ToolError> {
-        let v = self
-            .send(self.request(reqwest::Method::GET, "/api/v1/tools"))
-            .await?;
+        let v = self.send(self.request(reqwest::Method::GET, "/api/v1/tools")).await?;
         serde_json::from_value(v).map_err(|e| ToolError::internal(format!("catalog: {e}")))
     }
 }

@@ -72,16 +72,18 @@ macro_rules! prefixed_id {
     };
 }
 
-prefixed_id!(
-    ProjectId,
-    "prj_",
-    "Project id (`prj_` followed by 32 hex digits)."
-);
+prefixed_id!(ProjectId, "prj_", "Project id (`prj_` followed by 32 hex digits).");
 prefixed_id!(AppId, "app_", "App id (`app_` followed by 32 hex digits).");
+prefixed_id!(KeyId, "key_", "API key id (`key_` followed by 32 hex digits).");
 prefixed_id!(
-    KeyId,
-    "key_",
-    "API key id (`key_` followed by 32 hex digits)."
+    DeploymentId,
+    "dep_",
+    "Deployment id (`dep_` followed by 32 hex digits)."
+);
+prefixed_id!(
+    UploadId,
+    "upl_",
+    "Id of an uploaded source archive (`upl_` followed by 32 hex digits), as the upload endpoints return it."
 );
 
 #[cfg(test)]

@@ -7,8 +7,12 @@ pub mod names;
 pub mod secret;
 
 pub use access::{Role, Scope};
-pub use ids::{AppId, KeyId, ProjectId};
+pub use ids::{AppId, DeploymentId, KeyId, ProjectId, UploadId};
 pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;
-pub use model::{App, Project, now_rfc3339};
+pub use model::{App, Project, RestartPolicy, now_rfc3339};
+pub mod deployment;
+pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
+pub mod untrusted;
+pub use untrusted::UntrustedText;

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{AppId, ProjectId, ResourceName};
+use super::{AppId, DeploymentId, HealthCheck, ProjectId, ResourceName};
 
 /// A project groups the services of one stack (apps now; databases and cron jobs later).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -28,8 +28,50 @@ pub struct App {
     /// The image to run, when the app is deployed from an image reference.
     pub image: Option<String>,
     pub description: String,
+    /// The HTTP check a new container must pass before it receives traffic.
+    pub health: HealthCheck,
+    /// Memory limit in MiB; none when absent.
+    pub memory_mb: Option<u32>,
+    /// CPU limit in cores (e.g. 0.5); none when absent.
+    pub cpus: Option<f64>,
+    pub restart_policy: RestartPolicy,
+    /// Stopped by a user (`app_stop`); a stopped app answers 503 until started.
+    pub stopped: bool,
+    /// The deployment serving traffic, if any.
+    pub current_deployment: Option<DeploymentId>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What Docker does when an app's process exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::No => "no",
+            Self::Always => "always",
+            Self::UnlessStopped => "unless-stopped",
+            Self::OnFailure => "on-failure",
+        }
+    }
+}
+
+impl TryFrom<String> for RestartPolicy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        [Self::No, Self::Always, Self::UnlessStopped, Self::OnFailure]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown restart policy `{s}`"))
+    }
 }
 
 /// Current time as RFC 3339 UTC with second precision, the format of every stored timestamp.

@@ -159,9 +159,7 @@ impl TryFrom<String> for EnvKey {
     fn try_from(s: String) -> Result<Self, String> {
         let mut bytes = s.bytes();
         let ok = s.len() <= 255
-            && bytes
-                .next()
-                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if ok {
             Ok(Self(s))
@@ -210,17 +208,7 @@ mod tests {
         for ok in ["a", "web", "my-app-2", &"a".repeat(63)] {
             assert!(ResourceName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "Web",
-            "wéb",
-            "a_b",
-            "a.b",
-            "应用",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "-a", "a-", "Web", "wéb", "a_b", "a.b", "应用", &"a".repeat(64)] {
             assert!(ResourceName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -228,10 +216,7 @@ mod tests {
     #[test]
     fn refs_tell_ids_from_names() {
         let id = AppId::generate();
-        assert_eq!(
-            ResourceRef::try_from(id.to_string()).unwrap(),
-            ResourceRef::App(id)
-        );
+        assert_eq!(ResourceRef::try_from(id.to_string()).unwrap(), ResourceRef::App(id));
         assert!(matches!(
             ResourceRef::try_from("demo".to_string()).unwrap(),
             ResourceRef::Name(_)

@@ -99,10 +99,7 @@ pub fn reference_markdown(catalog: &Catalog) -> String {
         ));
     }
     for t in &catalog.tools {
-        out.push_str(&format!(
-            "\n## `{}` — {}\n\n{}\n\n",
-            t.name, t.title, t.description
-        ));
+        out.push_str(&format!("\n## `{}` — {}\n\n{}\n\n", t.name, t.title, t.description));
         let props = t.input_schema.get("properties").and_then(Value::as_object);
         let required: Vec<&str> = t
             .input_schema
@@ -122,11 +119,7 @@ pub fn reference_markdown(catalog: &Catalog) -> String {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .replace('\n', " ");
-                let req = if required.contains(&name.as_str()) {
-                    "yes"
-                } else {
-                    ""
-                };
+                let req = if required.contains(&name.as_str()) { "yes" } else { "" };
                 out.push_str(&format!("| `{name}` | {ty} | {req} | {desc} |\n"));
             }
         } else {

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::schema::CONFIRM_FIELD;
-use super::{
-    Credentials, ErrorKind, Principal, PrincipalId, Registry, Safety, Services, ToolContext,
-    ToolError,
-};
+use super::{Credentials, ErrorKind, Principal, PrincipalId, Registry, Safety, Services, ToolContext, ToolError};
 use crate::auth::hash_key;
 use crate::store::AuditEntry;
 
@@ -116,7 +113,7 @@ impl Dispatcher {
         };
         let started = Instant::now();
         let redacted = super::audit::redact(&args, desc.input_schema());
-        let result = self.run(desc, principal.clone(), args).await;
+        let result = self.run(desc, principal.clone(), adapter, args).await;
         let (outcome, kind) = match &result {
             Ok(_) => ("ok", None),
             Err(e) => ("error", Some(e.kind.as_str())),
@@ -143,6 +140,7 @@ impl Dispatcher {
         &self,
         desc: &super::ToolDescriptor,
         principal: Principal,
+        adapter: Adapter,
         args: Value,
     ) -> Result<Value, ToolError> {
         let meta = desc.meta();
@@ -174,6 +172,7 @@ impl Dispatcher {
         let ctx = ToolContext {
             services: self.services.clone(),
             principal,
+            adapter,
         };
         let result = desc.tool.invoke(&ctx, args, confirm.as_deref()).await;
         if let Err(e) = &result

@@ -5,6 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::deploy::DeployError;
+use crate::docker::DockerError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -22,6 +24,8 @@ pub enum ErrorKind {
     Conflict,
     /// A destructive tool was called without the confirmation it needs.
     ConfirmationRequired,
+    /// The input is well-formed but cannot be processed (e.g. an archive without a Dockerfile).
+    Unprocessable,
     /// A dependency (Docker, the network) is not reachable right now.
     Unavailable,
     /// A fault of sh0 itself; details are in the server log.
@@ -37,6 +41,7 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::ConfirmationRequired => "confirmation_required",
+            Self::Unprocessable => "unprocessable",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -82,17 +87,12 @@ impl ToolError {
     /// An internal fault: the detail goes to the log, the caller gets a generic message.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
-        Self::new(
-            ErrorKind::Internal,
-            "internal error; the server log has the details",
-        )
+        Self::new(ErrorKind::Internal, "internal error; the server log has the details")
     }
     pub fn confirmation_required(target: &str, what: &str) -> Self {
         Self {
             kind: ErrorKind::ConfirmationRequired,
-            message: format!(
-                "this permanently deletes {what} `{target}`: confirm by passing confirm: \"{target}\""
-            ),
+            message: format!("this permanently deletes {what} `{target}`: confirm by passing confirm: \"{target}\""),
             confirm: Some(target.to_owned()),
         }
     }
@@ -104,6 +104,30 @@ impl From<StoreError> for ToolError {
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
             StoreError::Conflict(msg) => Self::conflict(msg),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<DockerError> for ToolError {
+    fn from(e: DockerError) -> Self {
+        match e {
+            DockerError::Unreachable(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
+            DockerError::NotFound(m) => Self::not_found(m),
+            other => Self::new(ErrorKind::Unavailable, other.to_string()),
+        }
+    }
+}
+
+impl From<DeployError> for ToolError {
+    fn from(e: DeployError) -> Self {
+        match e {
+            DeployError::Store(s) => s.into(),
+            DeployError::Docker(d) => d.into(),
+            DeployError::Archive(a) => Self::invalid(a.to_string()),
+            DeployError::NoDockerfile => Self::new(ErrorKind::Unprocessable, e.to_string()),
+            DeployError::Conflict(m) => Self::conflict(m),
+            DeployError::NotFound(m) => Self::not_found(m),
+            DeployError::Io(m) => Self::internal(m),
         }
     }
 }

@@ -42,9 +42,7 @@ impl Permission {
     pub fn min_role(self) -> Role {
         match self {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Role::Viewer,
-            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => {
-                Role::Developer
-            }
+            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
             Self::AuditRead => Role::Admin,
         }
     }

@@ -25,10 +25,7 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// Parses an `Authorization` header value.
     pub fn from_authorization(header: Option<&str>) -> Self {
-        match header.and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        }) {
+        match header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) {
             Some(token) if !token.trim().is_empty() => Self::Bearer(token.trim().to_owned()),
             _ => Self::None,
         }

@@ -38,9 +38,7 @@ impl ToolDescriptor {
     pub(super) fn new(tool: Arc<dyn DynTool>) -> Self {
         let meta = tool.meta();
         let mut input_schema = tool.input_schema();
-        let obj = input_schema
-            .as_object_mut()
-            .expect("tool inputs are objects");
+        let obj = input_schema.as_object_mut().expect("tool inputs are objects");
         assert_eq!(
             obj.get("type"),
             Some(&json!("object")),
@@ -50,9 +48,7 @@ impl ToolDescriptor {
         obj.insert("additionalProperties".into(), Value::Bool(false));
         // An explicit (even empty) `properties` makes unknown fields fail with a message
         // naming them.
-        let props = obj
-            .entry("properties")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let props = obj.entry("properties").or_insert_with(|| Value::Object(Map::new()));
         if meta.safety == Safety::Destructive {
             props.as_object_mut().expect("properties").insert(
                 CONFIRM_FIELD.into(),

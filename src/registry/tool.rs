@@ -98,11 +98,7 @@ pub trait Tool: Send + Sync + 'static {
     /// For `Destructive` tools: the name the caller must confirm (the resource's name),
     /// resolved from the validated input. Dispatch compares it with the `confirm` argument
     /// before `call` runs. Returns `NotFound` when the resource does not exist.
-    async fn confirmation_target(
-        &self,
-        _ctx: &ToolContext,
-        _input: &Self::Input,
-    ) -> Result<String, ToolError> {
+    async fn confirmation_target(&self, _ctx: &ToolContext, _input: &Self::Input) -> Result<String, ToolError> {
         Err(ToolError::internal(format!(
             "{} has no confirmation target",
             self.meta().name
@@ -120,12 +116,7 @@ pub trait DynTool: Send + Sync {
     fn output_schema(&self) -> Value;
     /// Deserializes `args` (already validated against the schema), applies the
     /// confirmation gate for destructive tools, calls, and serializes the output.
-    async fn invoke(
-        &self,
-        ctx: &ToolContext,
-        args: Value,
-        confirm: Option<&str>,
-    ) -> Result<Value, ToolError>;
+    async fn invoke(&self, ctx: &ToolContext, args: Value, confirm: Option<&str>) -> Result<Value, ToolError>;
 }
 
 struct Erased<T>(T);
@@ -149,14 +140,8 @@ impl<T: Tool> DynTool for Erased<T> {
         super::schema::schema_for::<T::Output>()
     }
 
-    async fn invoke(
-        &self,
-        ctx: &ToolContext,
-        args: Value,
-        confirm: Option<&str>,
-    ) -> Result<Value, ToolError> {
-        let input: T::Input =
-            serde_json::from_value(args).map_err(|e| ToolError::invalid(e.to_string()))?;
+    async fn invoke(&self, ctx: &ToolContext, args: Value, confirm: Option<&str>) -> Result<Value, ToolError> {
+        let input: T::Input = serde_json::from_value(args).map_err(|e| ToolError::invalid(e.to_string()))?;
         if self.0.meta().safety == Safety::Destructive {
             let target = self.0.confirmation_target(ctx, &input).await?;
             match confirm {

@@ -14,12 +14,12 @@ pub fn ensure_owner_key(services: &Services) -> Result<(), ServeError> {
     }
     let key = GeneratedKey::new();
     let path = services.settings.data_dir.join(BOOTSTRAP_FILE);
-    crate::util::write_private_file(&path, format!("{}\n", key.plaintext).as_bytes()).map_err(
-        |source| ServeError::DataDir {
+    crate::util::write_private_file(&path, format!("{}\n", key.plaintext).as_bytes()).map_err(|source| {
+        ServeError::DataDir {
             path: path.display().to_string(),
             source,
-        },
-    )?;
+        }
+    })?;
     services.store.key_insert(
         "bootstrap owner key",
         &key.display_prefix,

@@ -13,27 +13,28 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::adapters::{mcp, rest};
 use crate::auth::MasterKey;
+use crate::deploy::{DeploySettings, Deployer};
+use crate::docker::DockerClient;
+use crate::proxy::{ProxyServer, RoutingTable, serve_http};
 use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Secrets(#[from] crate::auth::SecretsError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("deploy engine: {0}")]
+    Deploy(String),
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
 }
@@ -46,6 +47,10 @@ pub struct ServeOptions {
     pub hosts: Vec<String>,
     /// The master key from `SH0_MASTER_KEY`, if set.
     pub master_key: Option<String>,
+    /// Apps are served at `<app>.<base_domain>`.
+    pub base_domain: String,
+    /// The proxy's HTTP port; 0 disables it.
+    pub http_port: u16,
 }
 
 /// Opens everything the tools need.
@@ -57,11 +62,10 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     std::fs::create_dir_all(&opts.data_dir).map_err(dir_err)?;
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(dir_err)?;
+        std::fs::set_permissions(&opts.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(dir_err)?;
     }
     let master_key = MasterKey::load_or_create(&opts.data_dir, opts.master_key.as_deref())?;
-    let store = Store::open(&opts.data_dir.join("sh0.db"))?;
+    let store = Arc::new(Store::open(&opts.data_dir.join("sh0.db"))?);
     let mut hosts: Vec<String> = Vec::new();
     let defaults = [
         "localhost".to_string(),
@@ -74,13 +78,26 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
             hosts.push(h.clone());
         }
     }
+    let routes = Arc::new(RoutingTable::new(&opts.base_domain));
+    let deployer = Deployer::new(
+        store.clone(),
+        DockerClient::new(),
+        routes,
+        master_key.clone(),
+        opts.data_dir.clone(),
+        DeploySettings::default(),
+    )
+    .map_err(|e| ServeError::Deploy(e.to_string()))?;
     Ok(Services {
         store,
+        deployer,
         master_key,
         settings: ServerSettings {
             data_dir: opts.data_dir.clone(),
             listen: opts.listen.to_string(),
             hosts,
+            base_domain: opts.base_domain.clone(),
+            http_port: opts.http_port,
         },
         started: Instant::now(),
         started_at: crate::domain::now_rfc3339(),
@@ -92,10 +109,7 @@ pub fn app(dispatcher: Dispatcher) -> Router {
     let hosts = dispatcher.services().settings.hosts.clone();
     let mcp = Router::new()
         .nest_service("/mcp", mcp::http_service(dispatcher.clone(), hosts))
-        .layer(middleware::from_fn_with_state(
-            dispatcher.clone(),
-            require_key,
-        ));
+        .layer(middleware::from_fn_with_state(dispatcher.clone(), require_key));
     rest::router(dispatcher)
         .merge(mcp)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
@@ -103,21 +117,37 @@ pub fn app(dispatcher: Dispatcher) -> Router {
 
 /// `/mcp` answers 401 before any MCP processing when the request has no valid key.
 async fn require_key(State(d): State<Dispatcher>, req: Request, next: Next) -> Response {
-    let creds = Credentials::from_authorization(
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let creds = Credentials::from_authorization(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     match d.authenticate(&creds) {
         Ok(_) => next.run(req).await,
         Err(e) => rest::error_response(&e),
     }
 }
 
-/// Runs the server until Ctrl-C or SIGTERM.
+/// Runs the server until Ctrl-C or SIGTERM: reconciles Docker with the store, then opens
+/// the proxy and the API.
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let services = Arc::new(open_services(&opts)?);
     bootstrap::ensure_owner_key(&services)?;
+    if let Err(e) = services.deployer.reconcile().await {
+        tracing::error!(error = %e, "reconciliation at start failed");
+    }
+    let shutdown = CancellationToken::new();
+    let mut proxy_task = None;
+    if opts.http_port != 0 {
+        let addr = SocketAddr::new(opts.listen.ip(), opts.http_port);
+        let addr = if opts.listen.ip().is_loopback() {
+            addr
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], opts.http_port))
+        };
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Listen { addr, source })?;
+        tracing::info!("proxy listening on http://{addr} (apps at <app>.{})", opts.base_domain);
+        let proxy = ProxyServer::new(services.deployer.routes().clone());
+        proxy_task = Some(tokio::spawn(serve_http(listener, proxy, shutdown.clone())));
+    }
     let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services);
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -130,10 +160,21 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         "sh0 {} listening on http://{addr} (API /api/v1, docs /api/v1/docs, MCP /mcp)",
         env!("CARGO_PKG_VERSION")
     );
-    axum::serve(listener, app(dispatcher))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServeError::Serve)
+    let stop = shutdown.clone();
+    let result = axum::serve(
+        listener,
+        app(dispatcher).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    })
+    .await
+    .map_err(ServeError::Serve);
+    if let Some(t) = proxy_task {
+        let _ = t.await;
+    }
+    result
 }
 
 async fn shutdown_signal() {

@@ -3,48 +3,43 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
-use crate::domain::{App, AppId, ProjectId, ResourceName, ResourceRef, now_rfc3339};
+use crate::domain::{App, AppId, DeploymentId, HealthCheck, ProjectId, ResourceName, ResourceRef, now_rfc3339};
 
-const COLUMNS: &str = "id, name, project_id, port, image, description, created_at, updated_at";
+const COLUMNS: &str = "id, name, project_id, port, image, description, created_at, updated_at, health_path, \
+                       health_interval_ms, health_timeout_ms, health_retries, memory_mb, cpus, restart_policy, \
+                       stopped, current_deployment";
 
-type AppRow = (
-    String,
-    String,
-    String,
-    Option<i64>,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
-fn read_row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
-fn build(t: AppRow) -> StoreResult<App> {
-    let port =
-        t.3.map(|p| u16::try_from(p).map_err(|_| StoreError::Corrupt(format!("port {p}"))))
-            .transpose()?;
-    Ok(App {
-        id: parse_col(t.0)?,
-        name: parse_col(t.1)?,
-        project_id: parse_col(t.2)?,
-        port,
-        image: t.4,
-        description: t.5,
-        created_at: t.6,
-        updated_at: t.7,
-    })
+fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<App>> {
+    let port: Option<i64> = r.get(3)?;
+    let port = port
+        .map(|p| u16::try_from(p).map_err(|_| StoreError::Corrupt(format!("port {p}"))))
+        .transpose();
+    let current: Option<String> = r.get(16)?;
+    let memory: Option<i64> = r.get(12)?;
+    let build = || -> StoreResult<App> {
+        Ok(App {
+            id: parse_col(r.get(0)?)?,
+            name: parse_col(r.get(1)?)?,
+            project_id: parse_col(r.get(2)?)?,
+            port: port?,
+            image: r.get(4)?,
+            description: r.get(5)?,
+            created_at: r.get(6)?,
+            updated_at: r.get(7)?,
+            health: HealthCheck {
+                path: r.get(8)?,
+                interval_ms: r.get(9)?,
+                timeout_ms: r.get(10)?,
+                retries: r.get(11)?,
+            },
+            memory_mb: memory.map(|m| m as u32),
+            cpus: r.get(13)?,
+            restart_policy: parse_col(r.get(14)?)?,
+            stopped: r.get(15)?,
+            current_deployment: current.map(parse_col::<DeploymentId>).transpose()?,
+        })
+    };
+    Ok(build())
 }
 
 /// The fields of an app a caller may change; `None` leaves a field as it is.
@@ -53,6 +48,10 @@ pub struct AppChanges<'a> {
     pub port: Option<u16>,
     pub image: Option<&'a str>,
     pub description: Option<&'a str>,
+    pub health: Option<&'a HealthCheck>,
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<f64>,
+    pub restart_policy: Option<&'a str>,
 }
 
 impl Store {
@@ -64,37 +63,24 @@ impl Store {
         image: Option<&str>,
         description: &str,
     ) -> StoreResult<App> {
+        let id = AppId::generate();
         let now = now_rfc3339();
-        let app = App {
-            id: AppId::generate(),
-            name: name.clone(),
-            project_id: project.clone(),
-            port,
-            image: image.map(str::to_owned),
-            description: description.to_owned(),
-            created_at: now.clone(),
-            updated_at: now,
-        };
         self.conn()
             .execute(
-                &format!("INSERT INTO apps ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                "INSERT INTO apps (id, name, project_id, port, image, description, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                 params![
-                    app.id.as_str(),
-                    app.name.as_str(),
-                    app.project_id.as_str(),
-                    app.port,
-                    app.image,
-                    app.description,
-                    app.created_at,
-                    app.updated_at
+                    id.as_str(),
+                    name.as_str(),
+                    project.as_str(),
+                    port,
+                    image,
+                    description,
+                    now
                 ],
             )
-            .map_err(|e| {
-                unique_conflict(e, || {
-                    format!("an app named `{name}` already exists on this server")
-                })
-            })?;
-        Ok(app)
+            .map_err(|e| unique_conflict(e, || format!("an app named `{name}` already exists on this server")))?;
+        self.app_find(&ResourceRef::App(id))
     }
 
     pub fn app_list(&self, project: Option<&ProjectId>) -> StoreResult<Vec<App>> {
@@ -105,7 +91,7 @@ impl Store {
         let rows = stmt
             .query_map([project.map(|p| p.as_str())], read_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(build).collect()
+        rows.into_iter().collect()
     }
 
     pub fn app_find(&self, r: &ResourceRef) -> StoreResult<App> {
@@ -116,26 +102,31 @@ impl Store {
         };
         let row = self
             .conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM apps WHERE {col} = ?1"),
-                [key],
-                read_row,
-            )
+            .query_row(&format!("SELECT {COLUMNS} FROM apps WHERE {col} = ?1"), [key], read_row)
             .optional()?;
-        row.map(build)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("app `{r}`")))
+        row.ok_or_else(|| StoreError::NotFound(format!("app `{r}`")))?
     }
 
-    pub fn app_update(&self, id: &AppId, changes: &AppChanges<'_>) -> StoreResult<()> {
+    pub fn app_update(&self, id: &AppId, c: &AppChanges<'_>) -> StoreResult<()> {
+        let h = c.health;
         let n = self.conn().execute(
             "UPDATE apps SET port = COALESCE(?2, port), image = COALESCE(?3, image), \
-             description = COALESCE(?4, description), updated_at = ?5 WHERE id = ?1",
+             description = COALESCE(?4, description), health_path = COALESCE(?5, health_path), \
+             health_interval_ms = COALESCE(?6, health_interval_ms), health_timeout_ms = COALESCE(?7, health_timeout_ms), \
+             health_retries = COALESCE(?8, health_retries), memory_mb = COALESCE(?9, memory_mb), \
+             cpus = COALESCE(?10, cpus), restart_policy = COALESCE(?11, restart_policy), updated_at = ?12 WHERE id = ?1",
             params![
                 id.as_str(),
-                changes.port,
-                changes.image,
-                changes.description,
+                c.port,
+                c.image,
+                c.description,
+                h.map(|h| h.path.as_str()),
+                h.map(|h| h.interval_ms),
+                h.map(|h| h.timeout_ms),
+                h.map(|h| h.retries),
+                c.memory_mb,
+                c.cpus,
+                c.restart_policy,
                 now_rfc3339()
             ],
         )?;
@@ -146,10 +137,32 @@ impl Store {
         }
     }
 
+    /// Records which deployment serves the app (or none).
+    pub fn app_set_current(&self, id: &AppId, deployment: Option<&DeploymentId>) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE apps SET current_deployment = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id.as_str(), deployment.map(|d| d.as_str()), now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    pub fn app_set_stopped(&self, id: &AppId, stopped: bool) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE apps SET stopped = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id.as_str(), stopped, now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
     pub fn app_delete(&self, id: &AppId) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM env_vars WHERE app_id = ?1", [id.as_str()])?;
+        tx.execute(
+            "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_id = ?1)",
+            [id.as_str()],
+        )?;
+        tx.execute("DELETE FROM deployments WHERE app_id = ?1", [id.as_str()])?;
         let n = tx.execute("DELETE FROM apps WHERE id = ?1", [id.as_str()])?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("app `{id}`")));
@@ -159,8 +172,6 @@ impl Store {
     }
 
     pub fn app_count(&self) -> StoreResult<i64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM apps", [], |r| r.get(0))?)
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM apps", [], |r| r.get(0))?)
     }
 }

@@ -89,8 +89,6 @@ impl Store {
     }
 
     pub fn audit_count(&self) -> StoreResult<i64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
     }
 }

@@ -43,16 +43,10 @@ impl Store {
 
     pub fn env_list(&self, app: &AppId) -> StoreResult<Vec<SealedVar>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT key, sealed, updated_at FROM env_vars WHERE app_id = ?1 ORDER BY key",
-        )?;
+        let mut stmt = conn.prepare("SELECT key, sealed, updated_at FROM env_vars WHERE app_id = ?1 ORDER BY key")?;
         let rows = stmt
             .query_map([app.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()

@@ -17,14 +17,7 @@ pub struct StoredKey {
 }
 
 impl Store {
-    pub fn key_insert(
-        &self,
-        name: &str,
-        prefix: &str,
-        hash: &str,
-        scope: Scope,
-        role: Role,
-    ) -> StoreResult<KeyId> {
+    pub fn key_insert(&self, name: &str, prefix: &str, hash: &str, scope: Scope, role: Role) -> StoreResult<KeyId> {
         let id = KeyId::generate();
         self.conn().execute(
             "INSERT INTO api_keys (id, name, prefix, hash, scope, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -55,11 +55,53 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_tool ON audit(tool);
     "#,
+    // 2: deployments, their logs, and what an app needs to run (health check, limits).
+    r#"
+    ALTER TABLE apps ADD COLUMN health_path TEXT NOT NULL DEFAULT '/';
+    ALTER TABLE apps ADD COLUMN health_interval_ms INTEGER NOT NULL DEFAULT 500;
+    ALTER TABLE apps ADD COLUMN health_timeout_ms INTEGER NOT NULL DEFAULT 2000;
+    ALTER TABLE apps ADD COLUMN health_retries INTEGER NOT NULL DEFAULT 60;
+    ALTER TABLE apps ADD COLUMN memory_mb INTEGER;
+    ALTER TABLE apps ADD COLUMN cpus REAL;
+    ALTER TABLE apps ADD COLUMN restart_policy TEXT NOT NULL DEFAULT 'unless-stopped';
+    ALTER TABLE apps ADD COLUMN stopped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE apps ADD COLUMN current_deployment TEXT;
+    CREATE TABLE deployments (
+        id           TEXT PRIMARY KEY,
+        app_id       TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        status       TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        image        TEXT,
+        archive      TEXT,
+        triggered_by TEXT NOT NULL,
+        error        TEXT,
+        container_id TEXT,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        finished_at  TEXT
+    );
+    CREATE INDEX deployments_app ON deployments(app_id, created_at);
+    -- At most one active deployment per app, enforced by the database itself.
+    CREATE UNIQUE INDEX deployments_one_active ON deployments(app_id)
+        WHERE status IN ('queued', 'uploading', 'pulling', 'building', 'pushing', 'starting');
+    CREATE TABLE deployment_logs (
+        deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+        pos           INTEGER NOT NULL,
+        line          TEXT NOT NULL,
+        PRIMARY KEY (deployment_id, pos)
+    );
+    "#,
+    // 3: server-wide settings, starting with this installation's instance id.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
-    let current: usize =
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -76,9 +118,7 @@ mod tests {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         super::apply(&mut conn).unwrap();
         super::apply(&mut conn).unwrap();
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v as usize, super::MIGRATIONS.len());
     }
 }

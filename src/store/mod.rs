@@ -5,6 +5,7 @@
 mod apps;
 pub use apps::AppChanges;
 mod audit;
+mod deployments;
 mod env;
 pub use env::SealedVar;
 mod keys;
@@ -12,6 +13,7 @@ mod migrations;
 mod projects;
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use deployments::{DeploymentRow, LogLine};
 pub use keys::StoredKey;
 
 use rusqlite::Connection;
@@ -52,9 +54,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         migrations::apply(&mut conn)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -63,25 +63,30 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This installation's id, created on first use. Containers carry it, so that two sh0
+    /// servers sharing a Docker daemon never touch each other's containers.
+    pub fn instance_id(&self) -> StoreResult<String> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES ('instance_id', ?1)",
+            [uuid::Uuid::now_v7().simple().to_string()],
+        )?;
+        Ok(conn.query_row("SELECT value FROM settings WHERE key = 'instance_id'", [], |r| r.get(0))?)
+    }
+
     /// The schema version (number of applied migrations).
     pub fn schema_version(&self) -> StoreResult<i64> {
-        Ok(self
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self.conn().pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 }
 
 /// Maps a UNIQUE violation to a readable conflict, anything else to a database error.
 fn unique_conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
             StoreError::Conflict(what())
         }
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-        {
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
             StoreError::Conflict(what())
         }
         _ => StoreError::Sqlite(e),

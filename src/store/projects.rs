@@ -34,7 +34,13 @@ impl Store {
         self.conn()
             .execute(
                 "INSERT INTO projects (id, name, description, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![p.id.as_str(), p.name.as_str(), p.description, p.created_at, p.updated_at],
+                params![
+                    p.id.as_str(),
+                    p.name.as_str(),
+                    p.description,
+                    p.created_at,
+                    p.updated_at
+                ],
             )
             .map_err(|e| unique_conflict(e, || format!("a project named `{name}` already exists")))?;
         Ok(p)
@@ -43,9 +49,7 @@ impl Store {
     pub fn project_list(&self) -> StoreResult<Vec<Project>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM projects ORDER BY name"))?;
-        let rows = stmt
-            .query_map([], row_to_project)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map([], row_to_project)?.collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(build).collect()
     }
 
@@ -83,7 +87,12 @@ impl Store {
                 params![id.as_str(), name.map(|n| n.as_str()), description, now_rfc3339()],
             )
             .map_err(|e| {
-                unique_conflict(e, || format!("a project named `{}` already exists", name.map(|n| n.as_str()).unwrap_or("")))
+                unique_conflict(e, || {
+                    format!(
+                        "a project named `{}` already exists",
+                        name.map(|n| n.as_str()).unwrap_or("")
+                    )
+                })
             })?;
         if n == 0 {
             Err(StoreError::NotFound(format!("project `{id}`")))
@@ -98,10 +107,8 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let apps: Vec<String> = {
-            let mut stmt =
-                tx.prepare("SELECT name FROM apps WHERE project_id = ?1 ORDER BY name")?;
-            stmt.query_map([id.as_str()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            let mut stmt = tx.prepare("SELECT name FROM apps WHERE project_id = ?1 ORDER BY name")?;
+            stmt.query_map([id.as_str()], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         if !apps.is_empty() && !cascade {
             return Err(StoreError::Conflict(format!(

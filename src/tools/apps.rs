@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{App, ResourceName, ResourceRef};
+use crate::domain::{App, HealthCheck, ResourceName, ResourceRef, RestartPolicy};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::AppChanges;
@@ -73,6 +73,33 @@ pub struct AppUpdateInput {
     #[serde(default)]
     #[schemars(length(max = 500))]
     pub description: Option<String>,
+    /// Health check path, requested over HTTP; any answer below 500 is healthy.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = r"^/[!-~]*$"))]
+    pub health_path: Option<String>,
+    /// Milliseconds between health check attempts.
+    #[serde(default)]
+    #[schemars(range(min = 100, max = 60000))]
+    pub health_interval_ms: Option<u32>,
+    /// Milliseconds one attempt may take.
+    #[serde(default)]
+    #[schemars(range(min = 100, max = 60000))]
+    pub health_timeout_ms: Option<u32>,
+    /// Attempts before a deployment is failed.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub health_retries: Option<u32>,
+    /// Memory limit in MiB.
+    #[serde(default)]
+    #[schemars(range(min = 16, max = 1048576))]
+    pub memory_mb: Option<u32>,
+    /// CPU limit in cores.
+    #[serde(default)]
+    #[schemars(range(min = 0.01, max = 256.0))]
+    pub cpus: Option<f64>,
+    /// What Docker does when the app's process exits.
+    #[serde(default)]
+    pub restart_policy: Option<RestartPolicy>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -116,13 +143,15 @@ impl Tool for AppCreate {
     async fn call(&self, ctx: &ToolContext, input: AppCreateInput) -> Result<App, ToolError> {
         check_port(input.port)?;
         let project = ctx.store().project_find(&input.project)?;
-        Ok(ctx.store().app_insert(
+        let app = ctx.store().app_insert(
             &project.id,
             &input.name,
             input.port,
             input.image.as_deref(),
             input.description.as_deref().unwrap_or(""),
-        )?)
+        )?;
+        ctx.deployer().app_created(&app);
+        Ok(app)
     }
 }
 
@@ -144,15 +173,8 @@ impl Tool for AppList {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: AppListInput,
-    ) -> Result<AppListOutput, ToolError> {
-        let project = input
-            .project
-            .map(|p| ctx.store().project_find(&p))
-            .transpose()?;
+    async fn call(&self, ctx: &ToolContext, input: AppListInput) -> Result<AppListOutput, ToolError> {
+        let project = input.project.map(|p| ctx.store().project_find(&p)).transpose()?;
         Ok(AppListOutput {
             apps: ctx.store().app_list(project.as_ref().map(|p| &p.id))?,
         })
@@ -191,8 +213,9 @@ impl Tool for AppUpdate {
         ToolMeta {
             name: "app_update",
             title: "Update an app",
-            description: "Change an app's port, image or description. Fields left out keep their value. Returns the \
-                          updated app.",
+            description: "Change an app's settings: port, image, description, health check, memory and CPU \
+                          limits, restart policy. Fields left out keep their value; changes apply at the next \
+                          deployment. Returns the updated app.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
             http: Some(HttpRoute::new(Patch, "/api/v1/apps/{app}")),
@@ -204,10 +227,24 @@ impl Tool for AppUpdate {
     async fn call(&self, ctx: &ToolContext, input: AppUpdateInput) -> Result<App, ToolError> {
         check_port(input.port)?;
         let app = ctx.store().app_find(&input.app)?;
+        let health = (input.health_path.is_some()
+            || input.health_interval_ms.is_some()
+            || input.health_timeout_ms.is_some()
+            || input.health_retries.is_some())
+        .then(|| HealthCheck {
+            path: input.health_path.clone().unwrap_or(app.health.path.clone()),
+            interval_ms: input.health_interval_ms.unwrap_or(app.health.interval_ms),
+            timeout_ms: input.health_timeout_ms.unwrap_or(app.health.timeout_ms),
+            retries: input.health_retries.unwrap_or(app.health.retries),
+        });
         let changes = AppChanges {
             port: input.port,
             image: input.image.as_deref(),
             description: input.description.as_deref(),
+            health: health.as_ref(),
+            memory_mb: input.memory_mb,
+            cpus: input.cpus,
+            restart_policy: input.restart_policy.map(RestartPolicy::as_str),
         };
         ctx.store().app_update(&app.id, &changes)?;
         Ok(ctx.store().app_find(&ResourceRef::App(app.id))?)
@@ -223,8 +260,8 @@ impl Tool for AppDelete {
         ToolMeta {
             name: "app_delete",
             title: "Delete an app",
-            description: "Delete an app and its environment permanently. Destructive: needs confirm equal to the \
-                          app's name.",
+            description: "Delete an app permanently: its containers, route, images, deployments and environment. \
+                          Destructive: needs confirm equal to the app's name.",
             safety: Safety::Destructive,
             permission: Permission::AppsWrite,
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}")),
@@ -233,20 +270,13 @@ impl Tool for AppDelete {
         }
     }
 
-    async fn confirmation_target(
-        &self,
-        ctx: &ToolContext,
-        input: &AppRefInput,
-    ) -> Result<String, ToolError> {
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &AppRefInput) -> Result<String, ToolError> {
         Ok(ctx.store().app_find(&input.app)?.name.to_string())
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: AppRefInput,
-    ) -> Result<AppDeleteOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<AppDeleteOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
+        ctx.deployer().app_removed(&app).await?;
         ctx.store().app_delete(&app.id)?;
         Ok(AppDeleteOutput {
             deleted: app.name.to_string(),

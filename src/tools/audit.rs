@@ -51,11 +51,7 @@ impl Tool for AuditList {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: AuditListInput,
-    ) -> Result<AuditListOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: AuditListInput) -> Result<AuditListOutput, ToolError> {
         let filter = AuditFilter {
             tool: input.tool.as_deref(),
             before_seq: input.before,

@@ -6,18 +6,14 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AppId, EnvKey, ResourceRef, SecretString};
+use crate::auth::env_context;
+use crate::domain::{EnvKey, ResourceRef, SecretString};
 use crate::registry::HttpMethod::{Delete, Get, Put};
 use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct EnvSet;
 pub struct EnvUnset;
 pub struct EnvList;
-
-/// The context a sealed value is bound to, so a value copied to another row will not open.
-fn seal_context(app: &AppId, key: &EnvKey) -> String {
-    format!("env:{app}:{key}")
-}
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -100,10 +96,10 @@ impl Tool for EnvSet {
 
     async fn call(&self, ctx: &ToolContext, input: EnvSetInput) -> Result<EnvSetOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
-        let sealed = ctx.services.master_key.seal(
-            input.value.expose().as_bytes(),
-            &seal_context(&app.id, &input.key),
-        );
+        let sealed = ctx
+            .services
+            .master_key
+            .seal(input.value.expose().as_bytes(), &env_context(&app.id, &input.key));
         let created = ctx.store().env_set(&app.id, &input.key, &sealed)?;
         Ok(EnvSetOutput {
             app: app.name.to_string(),
@@ -132,17 +128,9 @@ impl Tool for EnvUnset {
         }
     }
 
-    async fn confirmation_target(
-        &self,
-        ctx: &ToolContext,
-        input: &EnvUnsetInput,
-    ) -> Result<String, ToolError> {
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &EnvUnsetInput) -> Result<String, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
-        let exists = ctx
-            .store()
-            .env_list(&app.id)?
-            .iter()
-            .any(|v| v.key == input.key);
+        let exists = ctx.store().env_list(&app.id)?.iter().any(|v| v.key == input.key);
         if !exists {
             return Err(ToolError::not_found(format!(
                 "variable `{}` of app `{}` not found",
@@ -152,11 +140,7 @@ impl Tool for EnvUnset {
         Ok(input.key.to_string())
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: EnvUnsetInput,
-    ) -> Result<EnvUnsetOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: EnvUnsetInput) -> Result<EnvUnsetOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
         if !ctx.store().env_unset(&app.id, &input.key)? {
             return Err(ToolError::not_found(format!(
@@ -191,11 +175,7 @@ impl Tool for EnvList {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: EnvListInput,
-    ) -> Result<EnvListOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: EnvListInput) -> Result<EnvListOutput, ToolError> {
         if input.reveal {
             ctx.require(Permission::EnvReveal)?;
         }
@@ -209,7 +189,7 @@ impl Tool for EnvList {
                     let plain = ctx
                         .services
                         .master_key
-                        .open(&v.sealed, &seal_context(&app.id, &v.key))
+                        .open(&v.sealed, &env_context(&app.id, &v.key))
                         .map_err(ToolError::internal)?;
                     Some(String::from_utf8(plain).map_err(ToolError::internal)?)
                 } else {

@@ -3,8 +3,10 @@
 
 mod apps;
 mod audit;
+mod deployments;
 mod env;
 mod projects;
+mod runtime;
 mod system;
 
 use std::sync::Arc;
@@ -24,6 +26,15 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(apps::AppGet),
         erase(apps::AppUpdate),
         erase(apps::AppDelete),
+        erase(deployments::AppDeploy),
+        erase(deployments::DeploymentGet),
+        erase(deployments::DeploymentList),
+        erase(deployments::DeploymentCancel),
+        erase(deployments::AppRollback),
+        erase(runtime::AppStart),
+        erase(runtime::AppStop),
+        erase(runtime::AppRestart),
+        erase(runtime::AppLogs),
         erase(env::EnvSet),
         erase(env::EnvUnset),
         erase(env::EnvList),

@@ -93,11 +93,7 @@ impl Tool for ProjectCreate {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: ProjectCreateInput,
-    ) -> Result<Project, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: ProjectCreateInput) -> Result<Project, ToolError> {
         Ok(ctx
             .store()
             .project_insert(&input.name, input.description.as_deref().unwrap_or(""))?)
@@ -171,11 +167,7 @@ impl Tool for ProjectUpdate {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: ProjectUpdateInput,
-    ) -> Result<Project, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: ProjectUpdateInput) -> Result<Project, ToolError> {
         let store = ctx.store();
         let p = store.project_find(&input.project)?;
         store.project_update(&p.id, input.name.as_ref(), input.description.as_deref())?;
@@ -202,20 +194,24 @@ impl Tool for ProjectDelete {
         }
     }
 
-    async fn confirmation_target(
-        &self,
-        ctx: &ToolContext,
-        input: &ProjectDeleteInput,
-    ) -> Result<String, ToolError> {
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &ProjectDeleteInput) -> Result<String, ToolError> {
         Ok(ctx.store().project_find(&input.project)?.name.to_string())
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        input: ProjectDeleteInput,
-    ) -> Result<ProjectDeleteOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: ProjectDeleteInput) -> Result<ProjectDeleteOutput, ToolError> {
         let p = ctx.store().project_find(&input.project)?;
+        let apps = ctx.store().app_list(Some(&p.id))?;
+        if !apps.is_empty() && !input.cascade {
+            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+            return Err(ToolError::conflict(format!(
+                "the project still has {} app(s) ({}); delete them first or pass cascade: true",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        for app in &apps {
+            ctx.deployer().app_removed(app).await?;
+        }
         let deleted_apps = ctx.store().project_delete(&p.id, input.cascade)?;
         Ok(ProjectDeleteOutput {
             deleted: p.name.to_string(),

@@ -28,6 +28,20 @@ pub struct SystemInfoOutput {
     pub tools: usize,
     /// Host names the server answers to.
     pub hosts: Vec<String>,
+    /// Apps are reachable at `<app>.<base_domain>`.
+    pub base_domain: String,
+    pub docker: DockerStatus,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DockerStatus {
+    pub reachable: bool,
+    /// Docker engine version, when reachable.
+    pub version: Option<String>,
+    /// Negotiated API version, when reachable.
+    pub api_version: Option<String>,
+    /// Why Docker is not usable, and what to do about it.
+    pub error: Option<String>,
 }
 
 #[async_trait]
@@ -40,8 +54,8 @@ impl Tool for SystemInfo {
             name: "system_info",
             title: "Server information",
             description: "Describe this sh0 server: version, uptime, store schema version, how many projects and \
-                          apps it holds and the host names it answers to. Use it first to check that the \
-                          connection works.",
+                          apps it holds, the host names it answers to, and whether Docker is reachable. Use it \
+                          first to check that the connection works.",
             safety: Safety::Read,
             permission: Permission::SystemRead,
             http: Some(HttpRoute::new(Get, "/api/v1/system")),
@@ -50,11 +64,7 @@ impl Tool for SystemInfo {
         }
     }
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        _: SystemInfoInput,
-    ) -> Result<SystemInfoOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, _: SystemInfoInput) -> Result<SystemInfoOutput, ToolError> {
         let s = &ctx.services;
         Ok(SystemInfoOutput {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -65,6 +75,21 @@ impl Tool for SystemInfo {
             apps: s.store.app_count()?,
             tools: crate::tools::all().len(),
             hosts: s.settings.hosts.clone(),
+            base_domain: s.settings.base_domain.clone(),
+            docker: match s.deployer.docker().info().await {
+                Ok(i) => DockerStatus {
+                    reachable: true,
+                    version: Some(i.version),
+                    api_version: Some(i.api_version),
+                    error: None,
+                },
+                Err(e) => DockerStatus {
+                    reachable: false,
+                    version: None,
+                    api_version: None,
+                    error: Some(e.to_string()),
+                },
+            },
         })
     }
 }

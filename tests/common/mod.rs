@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod docker;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +16,9 @@ pub struct Server {
     pub url: String,
     pub token: String,
     pub dir: tempfile::TempDir,
+    /// The proxy's port.
+    pub http_port: u16,
+    api_port: u16,
     child: Child,
 }
 
@@ -30,40 +35,85 @@ impl Server {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// Starts a server and waits until it answers.
+    /// Starts a server (API and proxy on free loopback ports) and waits until it answers.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = Command::new(BIN)
-            .args(["serve", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("SH0_LOG", "debug")
-            .env_remove("SH0_MASTER_KEY")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn sh0 serve");
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "sh0 serve did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token"))
-            .expect("bootstrap token");
+        let (api_port, http_port) = (free_port(), free_port());
+        let child = spawn(dir.path(), api_port, http_port);
+        let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token")).expect("bootstrap token");
         Self {
-            url,
+            url: format!("http://127.0.0.1:{api_port}"),
             token: token.trim().to_owned(),
             dir,
+            http_port,
+            api_port,
             child,
+        }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.child = spawn(self.dir.path(), self.api_port, self.http_port);
+    }
+
+    /// A request through the proxy to `<app>.localhost`.
+    pub async fn via_proxy(&self, app: &str, path: &str) -> Result<(u16, String), reqwest::Error> {
+        let resp = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .header("host", format!("{app}.localhost"))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    /// Uploads an archive: a new app (`app: None`) or a new version of an existing one.
+    pub async fn upload(&self, app: Option<&str>, name: &str, archive: Vec<u8>) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(archive).file_name("src.tar.gz"))
+            .text("name", name.to_owned())
+            .text("port", "8080");
+        let url = match app {
+            Some(a) => format!("{}/api/v1/apps/{a}/upload", self.url),
+            None => format!("{}/api/v1/apps/upload", self.url),
+        };
+        let resp = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls a deployment until it is no longer active; returns its final record.
+    pub async fn wait_deployment(&self, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self
+                .call(
+                    "deployment_get",
+                    serde_json::json!({ "deployment": id, "log_limit": 1 }),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            if body["active"] == false {
+                return body["deployment"].clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "deployment {id} did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -123,6 +173,35 @@ impl Drop for Server {
     }
 }
 
+fn spawn(dir: &Path, api_port: u16, http_port: u16) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log file");
+    let child = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.join("data"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{api_port}"),
+            "--http-port",
+            &http_port.to_string(),
+        ])
+        .env("SH0_LOG", "debug")
+        .env_remove("SH0_MASTER_KEY")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn sh0 serve");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "sh0 serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -132,11 +211,7 @@ fn free_port() -> u16 {
 }
 
 /// Python packages the client checks need, pinned.
-const PY_PACKAGES: &[&str] = &[
-    "mcp==2.3.0",
-    "jsonschema==4.25.1",
-    "openapi-spec-validator==0.7.2",
-];
+const PY_PACKAGES: &[&str] = &["mcp==2.3.0", "jsonschema==4.25.1", "openapi-spec-validator==0.7.2"];
 
 /// A Python interpreter with the MCP SDK: `SH0_TEST_PYTHON` if set (CI prepares one), else a
 /// venv under the target directory, created on first use. Never skipped: without Python
@@ -153,10 +228,7 @@ fn prepare_python() -> PathBuf {
     }
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-venv");
     let py = venv.join("bin/python");
-    let marker = venv.join(format!(
-        "ready-{}",
-        PY_PACKAGES.join(",").replace(['=', '.'], "_")
-    ));
+    let marker = venv.join(format!("ready-{}", PY_PACKAGES.join(",").replace(['=', '.'], "_")));
     if marker.exists() {
         return py;
     }
@@ -170,13 +242,7 @@ fn prepare_python() -> PathBuf {
         "python3 -m venv failed: the MCP client checks need Python 3 with venv"
     );
     let ok = Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
         .args(PY_PACKAGES)
         .status()
         .is_ok_and(|s| s.success());

@@ -22,15 +22,12 @@ fn flag_name(prop: &str) -> String {
 pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
     let meta = desc.meta();
     let required = desc.required_inputs();
-    let mut cmd = Command::new(verb)
-        .about(meta.title)
-        .long_about(meta.description)
-        .arg(
-            Arg::new("json")
-                .long("json")
-                .action(ArgAction::SetTrue)
-                .help("Print the result as JSON"),
-        );
+    let mut cmd = Command::new(verb).about(meta.title).long_about(meta.description).arg(
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .help("Print the result as JSON"),
+    );
     for (prop, schema) in desc.input_properties() {
         let help = schema
             .get("description")
@@ -42,15 +39,9 @@ pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
         if types.contains(&"boolean") {
             arg = arg.action(ArgAction::SetTrue);
         } else {
-            arg = arg
-                .value_name(prop.to_uppercase())
-                .required(required.contains(&prop));
+            arg = arg.value_name(prop.to_uppercase()).required(required.contains(&prop));
             if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-                let values: Vec<String> = values
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect();
+                let values: Vec<String> = values.iter().filter_map(Value::as_str).map(str::to_owned).collect();
                 arg = arg.value_parser(values);
             }
         }
@@ -73,16 +64,13 @@ pub fn input_from(desc: &ToolDescriptor, m: &ArgMatches) -> Result<Value, ToolEr
             continue;
         };
         let value = if types.contains(&"integer") {
-            raw.parse::<i64>().map(|n| json!(n)).map_err(|_| {
-                ToolError::invalid(format!(
-                    "--{}: `{raw}` is not a whole number",
-                    flag_name(prop)
-                ))
-            })?
+            raw.parse::<i64>()
+                .map(|n| json!(n))
+                .map_err(|_| ToolError::invalid(format!("--{}: `{raw}` is not a whole number", flag_name(prop))))?
         } else if types.contains(&"number") {
-            raw.parse::<f64>().map(|n| json!(n)).map_err(|_| {
-                ToolError::invalid(format!("--{}: `{raw}` is not a number", flag_name(prop)))
-            })?
+            raw.parse::<f64>()
+                .map(|n| json!(n))
+                .map_err(|_| ToolError::invalid(format!("--{}: `{raw}` is not a number", flag_name(prop))))?
         } else {
             Value::String(raw.clone())
         };

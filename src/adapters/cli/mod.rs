@@ -23,6 +23,7 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Conflict => 6,
         ErrorKind::ConfirmationRequired => 7,
         ErrorKind::Unavailable => 8,
+        ErrorKind::Unprocessable => 9,
     }
 }
 

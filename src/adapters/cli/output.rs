@@ -15,11 +15,7 @@ pub fn print(v: &Value, json: bool) {
     };
     let lists: Vec<(&String, &Vec<Value>)> = obj
         .iter()
-        .filter_map(|(k, v)| {
-            v.as_array()
-                .filter(|a| a.iter().all(Value::is_object))
-                .map(|a| (k, a))
-        })
+        .filter_map(|(k, v)| v.as_array().filter(|a| a.iter().all(Value::is_object)).map(|a| (k, a)))
         .collect();
     if let [(_, rows)] = lists.as_slice() {
         if rows.is_empty() {
@@ -48,10 +44,7 @@ fn cell(v: &Value) -> String {
 fn rows_table(rows: &[Value]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
-    let cols: Vec<&String> = rows[0]
-        .as_object()
-        .map(|o| o.keys().collect())
-        .unwrap_or_default();
+    let cols: Vec<&String> = rows[0].as_object().map(|o| o.keys().collect()).unwrap_or_default();
     t.set_header(cols.iter().map(|c| c.to_uppercase()));
     for r in rows {
         t.add_row(cols.iter().map(|c| cell(&r[c.as_str()])));

@@ -9,10 +9,10 @@ use crate::registry::{Adapter, Catalog, Credentials, Dispatcher, ToolError};
 
 pub trait Backend: Send + Sync + 'static {
     /// The tools the caller may use.
-    fn catalog(
-        &self,
-        ctx: &RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<Catalog, ToolError>> + Send;
+    fn catalog(&self, ctx: &RequestContext<RoleServer>) -> impl Future<Output = Result<Catalog, ToolError>> + Send;
+    /// Whether a tool's output carries text from apps (marked `x-sh0-untrusted`), which the
+    /// adapter fences as data.
+    fn untrusted_output(&self, ctx: &RequestContext<RoleServer>, name: &str) -> impl Future<Output = bool> + Send;
     /// Calls a tool; all checks happen in dispatch behind this.
     fn call(
         &self,
@@ -39,17 +39,17 @@ fn credentials(ctx: &RequestContext<RoleServer>) -> Credentials {
 impl Backend for LocalBackend {
     async fn catalog(&self, ctx: &RequestContext<RoleServer>) -> Result<Catalog, ToolError> {
         let names = self.dispatcher.visible_tools(&credentials(ctx))?;
-        Ok(Catalog::of(self.dispatcher.registry(), |n| {
-            names.contains(&n)
-        }))
+        Ok(Catalog::of(self.dispatcher.registry(), |n| names.contains(&n)))
     }
 
-    async fn call(
-        &self,
-        ctx: &RequestContext<RoleServer>,
-        name: &str,
-        args: Value,
-    ) -> Result<Value, ToolError> {
+    async fn untrusted_output(&self, _: &RequestContext<RoleServer>, name: &str) -> bool {
+        self.dispatcher
+            .registry()
+            .get(name)
+            .is_some_and(|d| has_untrusted(d.output_schema()))
+    }
+
+    async fn call(&self, ctx: &RequestContext<RoleServer>, name: &str, args: Value) -> Result<Value, ToolError> {
         self.dispatcher
             .dispatch(&credentials(ctx), Adapter::Mcp, name, args)
             .await
@@ -59,6 +59,21 @@ impl Backend for LocalBackend {
 /// Calls a sh0 server over REST with the stored key (`sh0 mcp`).
 pub struct RemoteBackend {
     pub client: ApiClient,
+    /// Names of tools whose output is untrusted, learnt from the catalog once.
+    untrusted: tokio::sync::OnceCell<Vec<String>>,
+}
+
+impl RemoteBackend {
+    pub fn new(client: ApiClient) -> Self {
+        Self {
+            client,
+            untrusted: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+fn has_untrusted(schema: &Value) -> bool {
+    schema.to_string().contains("x-sh0-untrusted")
 }
 
 impl Backend for RemoteBackend {
@@ -66,12 +81,26 @@ impl Backend for RemoteBackend {
         self.client.catalog().await
     }
 
-    async fn call(
-        &self,
-        _: &RequestContext<RoleServer>,
-        name: &str,
-        args: Value,
-    ) -> Result<Value, ToolError> {
+    async fn untrusted_output(&self, _: &RequestContext<RoleServer>, name: &str) -> bool {
+        let names = self
+            .untrusted
+            .get_or_try_init(|| async {
+                let catalog = self.client.catalog().await?;
+                Ok::<_, ToolError>(
+                    catalog
+                        .tools
+                        .into_iter()
+                        .filter(|t| has_untrusted(&t.output_schema))
+                        .map(|t| t.name)
+                        .collect(),
+                )
+            })
+            .await;
+        // Unknown: fence, to be safe.
+        names.map(|n| n.iter().any(|t| t == name)).unwrap_or(true)
+    }
+
+    async fn call(&self, _: &RequestContext<RoleServer>, name: &str, args: Value) -> Result<Value, ToolError> {
         self.client.call_tool(name, args).await
     }
 }

@@ -17,9 +17,8 @@ pub use backend::{Backend, LocalBackend, RemoteBackend};
 pub use http::service as http_service;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -96,11 +95,7 @@ impl<B: Backend> ServerHandler for McpServer<B> {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let catalog = self
-            .backend
-            .catalog(&context)
-            .await
-            .map_err(protocol_error)?;
+        let catalog = self.backend.catalog(&context).await.map_err(protocol_error)?;
         Ok(ListToolsResult::with_all_items(
             catalog.tools.iter().map(mcp_tool).collect(),
         ))
@@ -118,9 +113,7 @@ impl<B: Backend> ServerHandler for McpServer<B> {
 /// Listing failures are routing problems (bad credentials, server unreachable).
 fn protocol_error(e: ToolError) -> ErrorData {
     match e.kind {
-        ErrorKind::Unauthenticated | ErrorKind::Forbidden => {
-            ErrorData::invalid_request(e.message, None)
-        }
+        ErrorKind::Unauthenticated | ErrorKind::Forbidden => ErrorData::invalid_request(e.message, None),
         _ => ErrorData::internal_error(e.message, None),
     }
 }

@@ -5,21 +5,21 @@
 //! one envelope: `{ "error": { "kind", "message" } }`.
 
 mod openapi;
+mod stream;
+mod upload;
 
 pub use openapi::openapi_document;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, get, on, post};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 
-use crate::registry::{
-    Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError,
-};
+use crate::registry::{Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError};
 
 /// The header sh0's own clients use to name themselves in the audit log.
 pub const ADAPTER_HEADER: &str = "x-sh0-adapter";
@@ -33,6 +33,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::ConfirmationRequired => StatusCode::PRECONDITION_REQUIRED,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -51,11 +52,7 @@ pub fn error_response(e: &ToolError) -> Response {
 }
 
 fn credentials(headers: &HeaderMap) -> Credentials {
-    Credentials::from_authorization(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
+    Credentials::from_authorization(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
 }
 
 fn adapter(headers: &HeaderMap) -> Adapter {
@@ -81,25 +78,33 @@ pub fn router(dispatcher: Dispatcher) -> Router {
             HttpMethod::Patch => MethodFilter::PATCH,
             HttpMethod::Delete => MethodFilter::DELETE,
         };
-        let handler = move |State(d): State<Dispatcher>,
-                            Path(params): Path<HashMap<String, String>>,
-                            method: Method,
-                            uri: Uri,
-                            headers: HeaderMap,
-                            body: Bytes| async move {
-            route_call(&d, name, params, &method, &uri, &headers, &body).await
-        };
+        let handler =
+            move |State(d): State<Dispatcher>,
+                  Path(params): Path<HashMap<String, String>>,
+                  method: Method,
+                  uri: Uri,
+                  headers: HeaderMap,
+                  body: Bytes| async move { route_call(&d, name, params, &method, &uri, &headers, &body).await };
         let entry = by_path.remove(route.path).unwrap_or_default();
         by_path.insert(route.path, entry.merge(on(filter, handler)));
     }
     let mut router = Router::new()
         .route("/api/v1/openapi.json", get(serve_openapi))
-        .route(
-            "/api/v1/docs",
-            get(|| async { Html(include_str!("docs.html")) }),
-        )
+        .route("/api/v1/docs", get(|| async { Html(include_str!("docs.html")) }))
         .route("/api/v1/tools", get(list_tools))
-        .route("/api/v1/tools/{name}", post(call_by_name));
+        .route("/api/v1/tools/{name}", post(call_by_name))
+        .route(
+            "/api/v1/deployments/{deployment}/logs/ws",
+            get(stream::deployment_log_ws),
+        )
+        .route(
+            "/api/v1/apps/upload",
+            post(upload::upload_new).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+        )
+        .route(
+            "/api/v1/apps/{app}/upload",
+            post(upload::upload_existing).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+        );
     for (path, mr) in by_path {
         router = router.route(path, mr);
     }
@@ -134,8 +139,7 @@ async fn call_by_name(
         Err(e) => return error_response(&e),
     };
     respond(
-        d.dispatch(&credentials(&headers), adapter(&headers), &name, args)
-            .await,
+        d.dispatch(&credentials(&headers), adapter(&headers), &name, args).await,
         StatusCode::OK,
     )
 }
@@ -180,13 +184,8 @@ async fn route_call(
         StatusCode::OK
     };
     respond(
-        d.dispatch(
-            &credentials(headers),
-            adapter(headers),
-            name,
-            Value::Object(args),
-        )
-        .await,
+        d.dispatch(&credentials(headers), adapter(headers), name, Value::Object(args))
+            .await,
         ok,
     )
 }
@@ -206,9 +205,7 @@ fn parse_body(body: &Bytes) -> Result<Map<String, Value>, ToolError> {
         Ok(Value::Object(m)) => Ok(m),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(ToolError::invalid("the request body must be a JSON object")),
-        Err(e) => Err(ToolError::invalid(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
+        Err(e) => Err(ToolError::invalid(format!("the request body is not valid JSON: {e}"))),
     }
 }
 

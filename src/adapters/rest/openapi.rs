@@ -15,7 +15,7 @@ fn error_schema() -> Value {
                 "required": ["kind", "message"],
                 "properties": {
                     "kind": { "type": "string", "enum": ["invalid_input", "unauthenticated", "forbidden", "not_found",
-                              "conflict", "confirmation_required", "unavailable", "internal"] },
+                              "conflict", "confirmation_required", "unprocessable", "unavailable", "internal"] },
                     "message": { "type": "string" },
                     "confirm": { "type": "string", "description": "For confirmation_required: the value to pass as confirm." }
                 }
@@ -93,11 +93,7 @@ fn operation(desc: &ToolDescriptor) -> (String, String, Value) {
             } } }
         });
     }
-    (
-        route.path.to_owned(),
-        route.method.as_str().to_lowercase(),
-        op,
-    )
+    (route.path.to_owned(), route.method.as_str().to_lowercase(), op)
 }
 
 pub fn openapi_document(registry: &Registry) -> Value {

@@ -1,0 +1,298 @@
+//! What tools ask of the engine: deploy, cancel, stop, start, restart, roll back, delete,
+//! read logs. Each call either changes things completely or not at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{DeployError, Deployer, archive, pipeline};
+use crate::docker::DockerError;
+use crate::domain::{App, Deployment, DeploymentId, DeploymentStatus, ResourceRef, SourceKind, Trigger, UploadId};
+use crate::proxy::{Target, Upstream};
+
+/// What to deploy.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A validated build context (tar with a Dockerfile at its root), from `prepare_upload`.
+    Context(PathBuf),
+    /// An image reference.
+    Image(String),
+    /// The image of an earlier deployment.
+    Previous(String),
+}
+
+impl Deployer {
+    /// Unpacks a staged upload with every guard, checks for a Dockerfile and packs the
+    /// build context. On any failure nothing of the upload remains.
+    pub async fn prepare_upload(&self, upload: &UploadId) -> Result<PathBuf, DeployError> {
+        let staged = self.uploads_dir().join(upload.as_str());
+        if !staged.is_file() {
+            return Err(DeployError::NotFound(format!(
+                "upload `{upload}` not found (uploads are used once)"
+            )));
+        }
+        let work = self.builds_dir().join(upload.as_str());
+        let result = tokio::task::spawn_blocking({
+            let (staged, work) = (staged.clone(), work.clone());
+            move || -> Result<PathBuf, DeployError> {
+                let src = work.join("src");
+                archive::extract(&staged, &src)?;
+                let dockerfile = std::fs::symlink_metadata(src.join("Dockerfile"));
+                if !dockerfile.map(|m| m.is_file()).unwrap_or(false) {
+                    return Err(DeployError::NoDockerfile);
+                }
+                let tar = work.join("context.tar");
+                archive::pack_context(&src, &tar).map_err(|e| DeployError::Io(e.to_string()))?;
+                let _ = std::fs::remove_dir_all(&src);
+                Ok(tar)
+            }
+        })
+        .await
+        .map_err(|e| DeployError::Io(e.to_string()))?;
+        let _ = std::fs::remove_file(&staged);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        result
+    }
+
+    /// Starts a deployment of `source`: records it (409 when one is active) and runs the
+    /// pipeline in the background. Returns the queued deployment.
+    pub async fn deploy(&self, app: &App, source: Source, trigger: Trigger) -> Result<Deployment, DeployError> {
+        let store = &self.inner.store;
+        let (kind, image) = match &source {
+            Source::Context(_) => (SourceKind::Archive, None),
+            Source::Image(i) => (SourceKind::Image, Some(i.as_str())),
+            Source::Previous(i) => (SourceKind::Previous, Some(i.as_str())),
+        };
+        let inserted = store.deployment_insert(&app.id, kind, image, None, trigger);
+        let dep = match inserted {
+            Ok(d) => d,
+            Err(e) => {
+                if let Source::Context(tar) = &source {
+                    remove_work(tar);
+                }
+                return Err(e.into());
+            }
+        };
+        let context = match source {
+            Source::Context(tar) => {
+                let kept = self.archives_dir().join(format!("{}.tar", dep.id));
+                let moved = std::fs::create_dir_all(self.archives_dir()).and_then(|_| std::fs::rename(&tar, &kept));
+                remove_work(&tar);
+                if let Err(e) = moved {
+                    store.deployment_set_status(
+                        &dep.id,
+                        DeploymentStatus::Failed,
+                        Some("could not keep the source"),
+                    )?;
+                    return Err(DeployError::Io(e.to_string()));
+                }
+                store.deployment_set_archive(&dep.id, Some(&kept.to_string_lossy()))?;
+                Some(kept)
+            }
+            _ => None,
+        };
+        let cancel = self.track(&dep.id);
+        self.logs()
+            .line(&dep.id, format!("deployment {} queued ({})", dep.id, trigger.as_str()));
+        tokio::spawn(pipeline::run(
+            self.clone(),
+            dep.clone(),
+            app.id.clone(),
+            context,
+            cancel,
+        ));
+        Ok(dep)
+    }
+
+    /// Redeploys the app's current source: its image reference, or the newest archive.
+    pub async fn redeploy(&self, app: &App, trigger: Trigger) -> Result<Deployment, DeployError> {
+        if let Some(image) = &app.image {
+            return self.deploy(app, Source::Image(image.clone()), trigger).await;
+        }
+        let latest = self
+            .inner
+            .store
+            .deployment_list(&app.id, 50)?
+            .into_iter()
+            .find_map(|d| d.archive);
+        let Some(archive) = latest.filter(|a| Path::new(a).is_file()) else {
+            return Err(DeployError::Conflict(format!(
+                "app `{}` has no source to redeploy: upload one (sh0 push) or set an image",
+                app.name
+            )));
+        };
+        let work = self
+            .builds_dir()
+            .join(format!("redeploy-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&work).map_err(|e| DeployError::Io(e.to_string()))?;
+        let tar = work.join("context.tar");
+        std::fs::hard_link(&archive, &tar)
+            .or_else(|_| std::fs::copy(&archive, &tar).map(|_| ()))
+            .map_err(|e| DeployError::Io(e.to_string()))?;
+        self.deploy(app, Source::Context(tar), trigger).await
+    }
+
+    /// Redeploys the image of `target` (default: the newest deployment before the current
+    /// one that ran successfully), health-gated like any deployment.
+    pub async fn rollback(&self, app: &App, target: Option<&DeploymentId>) -> Result<Deployment, DeployError> {
+        let history = self.inner.store.deployment_list(&app.id, 200)?;
+        let chosen = match target {
+            Some(id) => history
+                .iter()
+                .find(|d| &d.deployment.id == id)
+                .ok_or_else(|| DeployError::NotFound(format!("deployment `{id}` of app `{}` not found", app.name)))?,
+            None => history
+                .iter()
+                .filter(|d| Some(&d.deployment.id) != app.current_deployment.as_ref())
+                .find(|d| d.deployment.status == DeploymentStatus::Superseded)
+                .ok_or_else(|| {
+                    DeployError::Conflict(format!("app `{}` has no earlier deployment to roll back to", app.name))
+                })?,
+        };
+        let image = chosen.deployment.image.clone().ok_or_else(|| {
+            DeployError::Conflict(format!("deployment {} never produced an image", chosen.deployment.id))
+        })?;
+        if !self.docker().image_exists(&image).await? {
+            return Err(DeployError::Conflict(format!(
+                "the image of deployment {} was cleaned up; only the last {} deployments can be rolled back to",
+                chosen.deployment.id, self.inner.settings.retention
+            )));
+        }
+        self.deploy(app, Source::Previous(image), Trigger::Rollback).await
+    }
+
+    /// Cancels an active deployment; the previous version keeps serving.
+    pub fn cancel(&self, id: &DeploymentId) -> bool {
+        let token = self
+            .inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        token.map(|t| t.cancel()).is_some()
+    }
+
+    /// Takes the app out of the proxy (503) and stops its container, keeping it for `start`.
+    pub async fn stop(&self, app: &App) -> Result<(), DeployError> {
+        let container = self.current_container(app)?;
+        self.inner.store.app_set_stopped(&app.id, true)?;
+        self.inner.routes.set(
+            app.name.as_str(),
+            Target::Unavailable {
+                app: app.name.to_string(),
+            },
+        );
+        if let Some(c) = container {
+            self.docker().stop(&c, self.inner.settings.stop_grace_secs).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped app's container again, health-gated, and routes to it.
+    pub async fn start(&self, app: &App) -> Result<(), DeployError> {
+        let Some(container) = self.current_container(app)? else {
+            return Err(DeployError::Conflict(format!(
+                "app `{}` has never been deployed; deploy it first",
+                app.name
+            )));
+        };
+        let port = app.port.unwrap_or(80);
+        self.docker().start(&container).await?;
+        let addr = self.docker().host_port(&container, port).await?;
+        let cancel = tokio_util::sync::CancellationToken::new();
+        match super::health::wait_healthy(self.docker(), &container, port, addr, &app.health, &cancel, |_| {}).await {
+            super::health::HealthOutcome::Healthy => {}
+            other => {
+                return Err(DeployError::Conflict(format!(
+                    "the app did not become healthy: {other:?}"
+                )));
+            }
+        }
+        let deployment = app
+            .current_deployment
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let up = Arc::new(Upstream {
+            app: app.name.to_string(),
+            deployment,
+            addr,
+        });
+        self.inner.routes.set(app.name.as_str(), Target::Up(up));
+        self.inner.store.app_set_stopped(&app.id, false)?;
+        Ok(())
+    }
+
+    fn current_container(&self, app: &App) -> Result<Option<String>, DeployError> {
+        Ok(match &app.current_deployment {
+            Some(d) => self.inner.store.deployment_get(d)?.container_id,
+            None => None,
+        })
+    }
+
+    /// The app's container output.
+    pub async fn app_logs(&self, app: &App, tail: u32, since: Option<i64>) -> Result<Vec<String>, DeployError> {
+        let Some(container) = self.current_container(app)? else {
+            return Err(DeployError::Conflict(format!(
+                "app `{}` has no running deployment",
+                app.name
+            )));
+        };
+        Ok(self.docker().logs(&container, tail, since).await?)
+    }
+
+    /// A new app: its host answers 503 until the first deployment is healthy.
+    pub fn app_created(&self, app: &App) {
+        self.inner.routes.set(
+            app.name.as_str(),
+            Target::Unavailable {
+                app: app.name.to_string(),
+            },
+        );
+    }
+
+    /// Before an app's record is deleted: cancels its deployment, removes its route, its
+    /// containers, the images sh0 built for it and its kept sources.
+    pub async fn app_removed(&self, app: &App) -> Result<(), DeployError> {
+        if let Some(active) = self.inner.store.deployment_active(&app.id)? {
+            self.cancel(&active.id);
+        }
+        self.inner.routes.remove(app.name.as_str());
+        let containers = match self.docker().list_managed(&self.inner.instance).await {
+            Ok(c) => c,
+            // No Docker: no container of this app can be running either way.
+            Err(DockerError::Unreachable(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for c in containers.into_iter().filter(|c| c.app_id == app.id.as_str()) {
+            self.docker()
+                .stop_and_remove(&c.id, self.inner.settings.stop_grace_secs)
+                .await;
+        }
+        for d in self.inner.store.deployment_list(&app.id, 10_000)? {
+            if d.deployment.source == SourceKind::Archive
+                && let Some(image) = &d.deployment.image
+            {
+                self.docker().remove_image(image).await;
+            }
+            if let Some(a) = d.archive {
+                let _ = std::fs::remove_file(a);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves an app by id for the pipeline (which only holds ids).
+    pub(super) fn app(&self, id: &crate::domain::AppId) -> Result<App, DeployError> {
+        Ok(self.inner.store.app_find(&ResourceRef::App(id.clone()))?)
+    }
+}
+
+/// Removes the per-upload work directory that holds `tar`.
+fn remove_work(tar: &Path) {
+    if let Some(dir) = tar.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,81 @@
+//! Build logs: every line is stored as it arrives (so `deployment_get` can page through it
+//! with an offset) and broadcast to live watchers (the WebSocket stream).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+use crate::domain::DeploymentId;
+use crate::store::Store;
+
+/// A live log event.
+#[derive(Debug, Clone)]
+pub enum LogEvent {
+    Line {
+        pos: i64,
+        line: String,
+    },
+    /// The deployment reached a final status; no more lines will come.
+    End,
+}
+
+#[derive(Clone)]
+pub struct LogHub {
+    store: Arc<Store>,
+    channels: Arc<Mutex<HashMap<DeploymentId, broadcast::Sender<LogEvent>>>>,
+}
+
+impl LogHub {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            store,
+            channels: Arc::default(),
+        }
+    }
+
+    fn sender(&self, id: &DeploymentId) -> broadcast::Sender<LogEvent> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.clone())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .clone()
+    }
+
+    /// Stores and broadcasts lines. Storage errors are logged, not fatal: a deployment
+    /// does not fail because its log could not be written.
+    pub fn push(&self, id: &DeploymentId, lines: Vec<String>) {
+        if lines.is_empty() {
+            return;
+        }
+        match self.store.deployment_log_append(id, &lines) {
+            Ok(end) => {
+                let tx = self.sender(id);
+                let start = end - lines.len() as i64;
+                for (i, line) in lines.into_iter().enumerate() {
+                    let _ = tx.send(LogEvent::Line {
+                        pos: start + i as i64,
+                        line,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(deployment = %id, error = %e, "could not store build log"),
+        }
+    }
+
+    pub fn line(&self, id: &DeploymentId, line: impl Into<String>) {
+        self.push(id, vec![line.into()]);
+    }
+
+    /// Tells watchers the deployment is over and forgets its channel.
+    pub fn finish(&self, id: &DeploymentId) {
+        let tx = self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        if let Some(tx) = tx {
+            let _ = tx.send(LogEvent::End);
+        }
+    }
+
+    /// Subscribes to live lines. Subscribe before reading the stored lines, then skip
+    /// live lines already read, and nothing is missed.
+    pub fn subscribe(&self, id: &DeploymentId) -> broadcast::Receiver<LogEvent> {
+        self.sender(id).subscribe()
+    }
+}

@@ -1,0 +1,156 @@
+//! The deploy engine: takes a source (an uploaded archive with a Dockerfile, an image, or
+//! an earlier deployment's image), builds it, starts the new container beside the old one,
+//! waits for its health check, swaps the proxy route, drains and stops the old container,
+//! and cleans up past a retention count. A failure at any step leaves the previous version
+//! serving. On start, `reconcile` repairs whatever a crash or restart left behind.
+
+pub mod archive;
+mod health;
+mod lifecycle;
+pub mod logs;
+mod pipeline;
+mod reconcile;
+
+pub use lifecycle::Source;
+pub use logs::{LogEvent, LogHub};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::MasterKey;
+use crate::docker::{DockerClient, DockerError};
+use crate::domain::DeploymentId;
+use crate::proxy::RoutingTable;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    #[error(
+        "the archive has no Dockerfile at its root. Add a Dockerfile (or use `sh0 push`, which detects the stack \
+         and generates one)"
+    )]
+    NoDockerfile,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    /// How long an old container may keep serving in-flight requests after a swap.
+    pub drain_timeout: Duration,
+    /// Grace period between SIGTERM and SIGKILL when stopping a container.
+    pub stop_grace_secs: i32,
+    /// Deployments whose images (and source archives) are kept for rollback.
+    pub retention: usize,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        Self {
+            drain_timeout: Duration::from_secs(30),
+            stop_grace_secs: 10,
+            retention: 3,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<Store>,
+    docker: DockerClient,
+    routes: Arc<RoutingTable>,
+    master_key: MasterKey,
+    logs: LogHub,
+    /// Where uploads are staged, contexts unpacked and source archives kept.
+    data_dir: PathBuf,
+    settings: DeploySettings,
+    /// This installation's id, on every container it creates.
+    instance: String,
+    /// Cancellation handles of running pipelines.
+    active: Mutex<HashMap<DeploymentId, CancellationToken>>,
+}
+
+/// The engine's handle; cheap to clone.
+#[derive(Clone)]
+pub struct Deployer {
+    inner: Arc<Inner>,
+}
+
+impl Deployer {
+    pub fn new(
+        store: Arc<Store>,
+        docker: DockerClient,
+        routes: Arc<RoutingTable>,
+        master_key: MasterKey,
+        data_dir: PathBuf,
+        settings: DeploySettings,
+    ) -> Result<Self, DeployError> {
+        let instance = store.instance_id()?;
+        let logs = LogHub::new(store.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                docker,
+                routes,
+                master_key,
+                logs,
+                data_dir,
+                settings,
+                instance,
+                active: Mutex::default(),
+            }),
+        })
+    }
+
+    pub fn logs(&self) -> &LogHub {
+        &self.inner.logs
+    }
+
+    pub fn routes(&self) -> &Arc<RoutingTable> {
+        &self.inner.routes
+    }
+
+    pub fn docker(&self) -> &DockerClient {
+        &self.inner.docker
+    }
+
+    /// Where the upload endpoints stage archives.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("uploads")
+    }
+
+    fn builds_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("builds")
+    }
+
+    fn archives_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("archives")
+    }
+
+    fn track(&self, id: &DeploymentId) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), token.clone());
+        token
+    }
+
+    fn untrack(&self, id: &DeploymentId) {
+        self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}

@@ -1,0 +1,307 @@
+//! One deployment, start to finish. Every exit path ends in a final status with a
+//! readable reason, and a failed or cancelled deployment never touches the route of the
+//! version that is serving.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+use super::health::{HealthOutcome, wait_healthy};
+use super::{DeployError, Deployer};
+use crate::auth::env_context;
+use crate::docker::{
+    BuildEvent, ContainerSpec, DockerError, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, RestartPolicy,
+};
+use crate::domain::{App, AppId, Deployment, DeploymentStatus, RestartPolicy as AppRestart, SourceKind};
+use crate::proxy::{Target, Upstream, table::drain};
+
+enum Failure {
+    Failed(String),
+    Cancelled,
+}
+
+impl From<DeployError> for Failure {
+    fn from(e: DeployError) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+impl From<DockerError> for Failure {
+    fn from(e: DockerError) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+pub(super) async fn run(
+    d: Deployer,
+    dep: Deployment,
+    app_id: AppId,
+    context: Option<PathBuf>,
+    cancel: CancellationToken,
+) {
+    let store = d.inner.store.clone();
+    let outcome = steps(&d, &dep, &app_id, context, &cancel).await;
+    let (status, reason) = match outcome {
+        Ok(()) => (DeploymentStatus::Running, None),
+        Err(Failure::Cancelled) => (DeploymentStatus::Cancelled, Some("cancelled by request".to_string())),
+        Err(Failure::Failed(reason)) => (DeploymentStatus::Failed, Some(reason)),
+    };
+    if let Some(reason) = &reason {
+        // A new container that did not make it must not linger.
+        if let Ok(row) = store.deployment_get(&dep.id)
+            && let Some(c) = row.container_id
+        {
+            d.docker().stop_and_remove(&c, 0).await;
+            let _ = store.deployment_set_container(&dep.id, None);
+        }
+        let tail = store
+            .deployment_log_read(&dep.id, 0, 100_000)
+            .map(|lines| {
+                let n = lines.len().saturating_sub(15);
+                lines[n..].iter().map(|l| l.line.clone()).collect::<Vec<_>>().join("\n")
+            })
+            .unwrap_or_default();
+        d.logs().line(&dep.id, format!("{}: {reason}", status.as_str()));
+        let message = if tail.is_empty() {
+            reason.clone()
+        } else {
+            format!("{reason}\n--- last log lines ---\n{tail}")
+        };
+        let _ = store.deployment_set_status(&dep.id, status, Some(&message));
+        tracing::info!(deployment = %dep.id, status = status.as_str(), "deployment ended: {reason}");
+    } else {
+        d.logs().line(&dep.id, "running");
+        tracing::info!(deployment = %dep.id, "deployment running");
+    }
+    d.logs().finish(&dep.id);
+    d.untrack(&dep.id);
+}
+
+fn set(d: &Deployer, dep: &Deployment, status: DeploymentStatus) -> Result<(), Failure> {
+    d.inner.store.deployment_set_status(&dep.id, status, None)?;
+    d.logs().line(&dep.id, format!("==> {}", status.as_str()));
+    Ok(())
+}
+
+async fn steps(
+    d: &Deployer,
+    dep: &Deployment,
+    app_id: &AppId,
+    context: Option<PathBuf>,
+    cancel: &CancellationToken,
+) -> Result<(), Failure> {
+    let app = d.app(app_id)?;
+    let image = obtain_image(d, dep, &app, context, cancel).await?;
+    if cancel.is_cancelled() {
+        return Err(Failure::Cancelled);
+    }
+    d.inner.store.deployment_set_image(&dep.id, &image)?;
+
+    set(d, dep, DeploymentStatus::Starting)?;
+    let app = d.app(app_id)?; // settings may have changed during the build
+    let project = d
+        .inner
+        .store
+        .project_find(&crate::domain::ResourceRef::Project(app.project_id.clone()))?;
+    let network = format!("sh0-{}", project.name);
+    d.docker().ensure_network(&network).await?;
+    let port = app.port.unwrap_or(80);
+    let spec = ContainerSpec {
+        name: format!("sh0-{}-{}", app.name, &dep.id.as_str()[4..16]),
+        image: image.clone(),
+        app_id: app.id.to_string(),
+        deployment_id: dep.id.to_string(),
+        instance: d.inner.instance.clone(),
+        port,
+        env: decrypt_env(d, &app)?,
+        memory_bytes: app.memory_mb.map(|m| i64::from(m) * 1024 * 1024),
+        nano_cpus: app.cpus.map(|c| (c * 1e9) as i64),
+        restart: match app.restart_policy {
+            AppRestart::No => RestartPolicy::No,
+            AppRestart::Always => RestartPolicy::Always,
+            AppRestart::UnlessStopped => RestartPolicy::UnlessStopped,
+            AppRestart::OnFailure => RestartPolicy::OnFailure,
+        },
+        network,
+    };
+    let (container, addr) = d.docker().run(&spec).await?;
+    drop(spec); // the decrypted environment goes with it
+    d.inner.store.deployment_set_container(&dep.id, Some(&container))?;
+    d.logs().line(
+        &dep.id,
+        format!("container {} started, port {port} on {addr}", &container[..12]),
+    );
+
+    let logs = d.logs().clone();
+    let dep_id = dep.id.clone();
+    match wait_healthy(d.docker(), &container, port, addr, &app.health, cancel, |l| {
+        logs.line(&dep_id, l)
+    })
+    .await
+    {
+        HealthOutcome::Healthy => {}
+        HealthOutcome::Cancelled => return Err(Failure::Cancelled),
+        HealthOutcome::Unhealthy(reason) => return Err(Failure::Failed(reason)),
+    }
+    if cancel.is_cancelled() {
+        return Err(Failure::Cancelled);
+    }
+
+    // The swap: from here on the new version serves.
+    let up = Arc::new(Upstream {
+        app: app.name.to_string(),
+        deployment: dep.id.to_string(),
+        addr,
+    });
+    let old_upstream = d.routes().set(app.name.as_str(), Target::Up(up));
+    let previous = d.app(app_id)?.current_deployment;
+    let store = &d.inner.store;
+    store.app_set_current(&app.id, Some(&dep.id))?;
+    store.app_set_stopped(&app.id, false)?;
+    store.deployment_set_status(&dep.id, DeploymentStatus::Running, None)?;
+    let old_container = match previous.filter(|p| p != &dep.id) {
+        Some(prev) => {
+            store.deployment_set_status(&prev, DeploymentStatus::Superseded, None)?;
+            let row = store.deployment_get(&prev)?;
+            store.deployment_set_container(&prev, None)?;
+            row.container_id
+        }
+        None => None,
+    };
+    d.logs().line(
+        &dep.id,
+        format!(
+            "routing {} to the new version",
+            d.routes().default_host(app.name.as_str())
+        ),
+    );
+
+    // Drain and stop the old version, then clean up, without holding the deployment up.
+    let d2 = d.clone();
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        if let Some(old) = old_upstream
+            && !drain(old, d2.inner.settings.drain_timeout).await
+        {
+            tracing::warn!(app = %app2.name, "old version still had requests after the drain timeout");
+        }
+        if let Some(c) = old_container {
+            d2.docker().stop_and_remove(&c, d2.inner.settings.stop_grace_secs).await;
+        }
+        cleanup(&d2, &app2).await;
+    });
+    Ok(())
+}
+
+async fn obtain_image(
+    d: &Deployer,
+    dep: &Deployment,
+    app: &App,
+    context: Option<PathBuf>,
+    cancel: &CancellationToken,
+) -> Result<String, Failure> {
+    match dep.source {
+        SourceKind::Archive => {
+            let context = context.ok_or_else(|| Failure::Failed("the deployment has no build context".into()))?;
+            set(d, dep, DeploymentStatus::Building)?;
+            let tag = format!("sh0/{}:{}", app.name, dep.id);
+            let labels = HashMap::from([
+                (LABEL_MANAGED.to_string(), "true".to_string()),
+                (LABEL_APP.to_string(), app.id.to_string()),
+                (LABEL_DEPLOYMENT.to_string(), dep.id.to_string()),
+                (LABEL_INSTANCE.to_string(), d.inner.instance.clone()),
+            ]);
+            let logs = d.logs().clone();
+            let id = dep.id.clone();
+            let build = d.docker().build(&context, &tag, &labels, move |BuildEvent::Log(line)| {
+                logs.line(&id, line)
+            });
+            // Dropping the build (on cancel) closes the connection, and the daemon stops it.
+            tokio::select! {
+                r = build => r.map_err(|e| Failure::Failed(format!("build failed: {e}")))?,
+                _ = cancel.cancelled() => return Err(Failure::Cancelled),
+            }
+            Ok(tag)
+        }
+        SourceKind::Image | SourceKind::Previous => {
+            let image = dep
+                .image
+                .clone()
+                .ok_or_else(|| Failure::Failed("the deployment names no image".into()))?;
+            if !d.docker().image_exists(&image).await? {
+                if dep.source == SourceKind::Previous {
+                    return Err(Failure::Failed(format!("the image {image} no longer exists")));
+                }
+                set(d, dep, DeploymentStatus::Pulling)?;
+                let logs = d.logs().clone();
+                let id = dep.id.clone();
+                tokio::select! {
+                    r = d.docker().pull(&image, move |BuildEvent::Log(l)| logs.line(&id, l)) => r?,
+                    _ = cancel.cancelled() => return Err(Failure::Cancelled),
+                }
+            }
+            Ok(image)
+        }
+    }
+}
+
+/// The app's environment as `KEY=value`, decrypted only now, for container creation.
+fn decrypt_env(d: &Deployer, app: &App) -> Result<Vec<String>, Failure> {
+    d.inner
+        .store
+        .env_list(&app.id)?
+        .into_iter()
+        .map(|v| {
+            let plain = d
+                .inner
+                .master_key
+                .open(&v.sealed, &env_context(&app.id, &v.key))
+                .map_err(|e| Failure::Failed(format!("environment variable {}: {e}", v.key)))?;
+            let value = String::from_utf8(plain).map_err(|_| Failure::Failed(format!("{} is not UTF-8", v.key)))?;
+            Ok(format!("{}={value}", v.key))
+        })
+        .collect()
+}
+
+/// Removes images and kept sources of deployments past the retention count. The serving
+/// deployment's image is always kept; images sh0 did not build are never removed.
+async fn cleanup(d: &Deployer, app: &App) {
+    let Ok(history) = d.inner.store.deployment_list(&app.id, 10_000) else {
+        return;
+    };
+    let current = d.app(&app.id).ok().and_then(|a| a.current_deployment);
+    let mut keep_images: Vec<String> = Vec::new();
+    let mut kept = 0;
+    for row in &history {
+        let dep = &row.deployment;
+        let is_current = Some(&dep.id) == current.as_ref();
+        let retained = is_current || (dep.image.is_some() && kept < d.inner.settings.retention);
+        if retained {
+            if dep.image.is_some() {
+                kept += 1;
+                keep_images.extend(dep.image.clone());
+            }
+            continue;
+        }
+        if dep.status.is_active() {
+            continue;
+        }
+        if let Some(a) = &row.archive {
+            let _ = std::fs::remove_file(a);
+            let _ = d.inner.store.deployment_set_archive(&dep.id, None);
+        }
+        if dep.source == SourceKind::Archive
+            && let Some(image) = &dep.image
+            && !keep_images.contains(image)
+        {
+            d.docker().remove_image(image).await;
+        }
+    }
+}

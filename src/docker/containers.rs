@@ -1,0 +1,256 @@
+//! Containers and networks of apps. Every container sh0 creates is labelled
+//! (`sh0.managed`, `sh0.app`, `sh0.deployment`), publishes its port on 127.0.0.1 only with
+//! an ephemeral host port, and joins its project's network.
+
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::{DockerClient, DockerError, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub app_id: String,
+    pub deployment_id: String,
+    /// The owning sh0 installation.
+    pub instance: String,
+    pub port: u16,
+    /// `KEY=value` pairs; decrypted just before this call and dropped after it.
+    pub env: Vec<String>,
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub restart: RestartPolicy,
+    pub network: String,
+}
+
+/// A container carrying sh0's labels.
+#[derive(Debug, Clone)]
+pub struct ManagedContainer {
+    pub id: String,
+    pub app_id: String,
+    pub deployment_id: String,
+    pub running: bool,
+}
+
+impl DockerClient {
+    /// Creates the project network if it does not exist.
+    pub async fn ensure_network(&self, name: &str) -> Result<(), DockerError> {
+        let d = self.docker().await?;
+        if d.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let labels = HashMap::from([(LABEL_MANAGED.to_string(), "true".to_string())]);
+        match d
+            .create_network(NetworkCreateRequest {
+                name: name.to_owned(),
+                driver: Some("bridge".into()),
+                labels: Some(labels),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Created concurrently by another deployment of the same project.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates and starts a container; returns its id and the loopback address of its port.
+    pub async fn run(&self, spec: &ContainerSpec) -> Result<(String, SocketAddr), DockerError> {
+        let d = self.docker().await?;
+        let port_key = format!("{}/tcp", spec.port);
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_APP.to_string(), spec.app_id.clone()),
+            (LABEL_DEPLOYMENT.to_string(), spec.deployment_id.clone()),
+            (LABEL_INSTANCE.to_string(), spec.instance.clone()),
+        ]);
+        let restart = match spec.restart {
+            RestartPolicy::No => RestartPolicyNameEnum::NO,
+            RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
+            RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
+            RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
+        };
+        let host_config = HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port_key.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )])),
+            memory: spec.memory_bytes,
+            nano_cpus: spec.nano_cpus,
+            restart_policy: Some(bollard::models::RestartPolicy {
+                name: Some(restart),
+                maximum_retry_count: None,
+            }),
+            network_mode: Some(spec.network.clone()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            env: Some(spec.env.clone()),
+            labels: Some(labels),
+            exposed_ports: Some(vec![port_key.clone()]),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+        let id = d.create_container(Some(options), body).await?.id;
+        if let Err(e) = d
+            .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+        {
+            self.remove(&id).await;
+            return Err(e.into());
+        }
+        match self.host_port(&id, spec.port).await {
+            Ok(addr) => Ok((id, addr)),
+            Err(e) => {
+                self.remove(&id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The loopback address the container's `port` is published on, if it is running.
+    pub async fn host_port(&self, id: &str, port: u16) -> Result<SocketAddr, DockerError> {
+        let d = self.docker().await?;
+        let info = d
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await?;
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if !running {
+            return Err(DockerError::Api(format!("container {} is not running", short(id))));
+        }
+        let binding = info
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten())
+            .and_then(|b| b.into_iter().next())
+            .and_then(|b| b.host_port)
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| DockerError::Api(format!("container {} publishes no port {port}", short(id))))?;
+        Ok(SocketAddr::from(([127, 0, 0, 1], binding)))
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace_secs`), keeping it.
+    pub async fn stop(&self, id: &str, grace_secs: i32) -> Result<(), DockerError> {
+        let d = self.docker().await?;
+        match d
+            .stop_container(id, Some(StopContainerOptionsBuilder::default().t(grace_secs).build()))
+            .await
+        {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts an existing container.
+    pub async fn start(&self, id: &str) -> Result<(), DockerError> {
+        let d = self.docker().await?;
+        match d
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops (SIGTERM, then SIGKILL after `grace_secs`) and removes a container. Errors are
+    /// logged: a container that is already gone is what we wanted.
+    pub async fn stop_and_remove(&self, id: &str, grace_secs: i32) {
+        if let Ok(d) = self.docker().await {
+            let _ = d
+                .stop_container(id, Some(StopContainerOptionsBuilder::default().t(grace_secs).build()))
+                .await;
+        }
+        self.remove(id).await;
+    }
+
+    async fn remove(&self, id: &str) {
+        if let Ok(d) = self.docker().await
+            && let Err(e) = d
+                .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+                .await
+        {
+            tracing::debug!(container = short(id), error = %e, "remove container");
+        }
+    }
+
+    /// Every container of this sh0 installation (`sh0.managed=true`, `sh0.instance=<id>`),
+    /// running or not.
+    pub async fn list_managed(&self, instance: &str) -> Result<Vec<ManagedContainer>, DockerError> {
+        let filters = HashMap::from([(
+            "label",
+            vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_INSTANCE}={instance}")],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self.docker().await?.list_containers(Some(options)).await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Some(ManagedContainer {
+                    id: c.id?,
+                    app_id: labels.get(LABEL_APP).cloned().unwrap_or_default(),
+                    deployment_id: labels.get(LABEL_DEPLOYMENT).cloned().unwrap_or_default(),
+                    running: c.state.map(|s| s.to_string() == "running").unwrap_or(false),
+                })
+            })
+            .collect())
+    }
+
+    /// The last `tail` lines of a container's output (stdout and stderr), optionally only
+    /// those since a Unix time.
+    pub async fn logs(&self, id: &str, tail: u32, since: Option<i64>) -> Result<Vec<String>, DockerError> {
+        let mut b = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&tail.to_string());
+        if let Some(s) = since {
+            b = b.since(s as i32);
+        }
+        let mut stream = self.docker().await?.logs(id, Some(b.build()));
+        let mut lines = Vec::new();
+        while let Some(item) = stream.next().await {
+            let chunk = item?.into_bytes();
+            let text = String::from_utf8_lossy(&chunk);
+            lines.extend(text.lines().map(str::to_owned));
+        }
+        Ok(lines)
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}

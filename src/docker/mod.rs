@@ -1,0 +1,94 @@
+//! Docker, through bollard: the only module that imports it. It talks to the local daemon
+//! (`DOCKER_HOST` or `/var/run/docker.sock`) with API version negotiation, and is written
+//! for the classic builder (Docker 20.10 / API 1.41 has no BuildKit here).
+
+mod build;
+mod containers;
+
+pub use build::BuildEvent;
+pub use containers::{ContainerSpec, ManagedContainer, RestartPolicy};
+
+use bollard::Docker;
+use tokio::sync::OnceCell;
+
+/// Labels every sh0 container carries.
+pub const LABEL_MANAGED: &str = "sh0.managed";
+pub const LABEL_APP: &str = "sh0.app";
+pub const LABEL_DEPLOYMENT: &str = "sh0.deployment";
+/// The sh0 installation that owns a container (see `Store::instance_id`).
+pub const LABEL_INSTANCE: &str = "sh0.instance";
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "Docker is not reachable ({0}). Start the Docker daemon (`sudo systemctl start docker`) or point \
+         DOCKER_HOST at it, and make sure sh0 may use its socket."
+    )]
+    Unreachable(String),
+    #[error("{0}")]
+    Build(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("Docker: {0}")]
+    Api(String),
+}
+
+impl From<bollard::errors::Error> for DockerError {
+    fn from(e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => Self::NotFound(message),
+            E::DockerResponseServerError { message, .. } => Self::Api(message),
+            E::HyperResponseError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
+                Self::Unreachable(e.to_string())
+            }
+            other => Self::Api(other.to_string()),
+        }
+    }
+}
+
+/// Version facts of the daemon, for `system_info`.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub api_version: String,
+}
+
+/// A handle on the daemon. Connecting is lazy and retried: sh0 starts (and serves its API)
+/// without Docker, and reports Docker's absence as `Unavailable` when a tool needs it.
+#[derive(Clone, Default)]
+pub struct DockerClient {
+    inner: std::sync::Arc<OnceCell<Docker>>,
+}
+
+impl DockerClient {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The connected, version-negotiated client.
+    async fn docker(&self) -> Result<&Docker, DockerError> {
+        self.inner
+            .get_or_try_init(|| async {
+                let d = Docker::connect_with_defaults().map_err(|e| DockerError::Unreachable(e.to_string()))?;
+                let d = d
+                    .negotiate_version()
+                    .await
+                    .map_err(|e| DockerError::Unreachable(e.to_string()))?;
+                d.ping().await.map_err(|e| DockerError::Unreachable(e.to_string()))?;
+                Ok(d)
+            })
+            .await
+    }
+
+    pub async fn info(&self) -> Result<DaemonInfo, DockerError> {
+        let v = self.docker().await?.version().await?;
+        Ok(DaemonInfo {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,185 @@
+//! Deployments: statuses and the rules between them (DESIGN.md §3).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{AppId, DeploymentId};
+
+/// `queued uploading pulling building pushing starting` are active;
+/// `running failed cancelled superseded` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    Queued,
+    Uploading,
+    Pulling,
+    Building,
+    Pushing,
+    Starting,
+    Running,
+    Failed,
+    Cancelled,
+    Superseded,
+}
+
+impl DeploymentStatus {
+    pub const ACTIVE: [Self; 6] = [
+        Self::Queued,
+        Self::Uploading,
+        Self::Pulling,
+        Self::Building,
+        Self::Pushing,
+        Self::Starting,
+    ];
+
+    pub fn is_active(self) -> bool {
+        Self::ACTIVE.contains(&self)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Uploading => "uploading",
+            Self::Pulling => "pulling",
+            Self::Building => "building",
+            Self::Pushing => "pushing",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
+impl TryFrom<String> for DeploymentStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        [
+            Self::ACTIVE.as_slice(),
+            &[Self::Running, Self::Failed, Self::Cancelled, Self::Superseded],
+        ]
+        .concat()
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| format!("unknown deployment status `{s}`"))
+    }
+}
+
+/// Where a deployment's code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An uploaded archive with a Dockerfile, built here.
+    Archive,
+    /// An image reference, run as is.
+    Image,
+    /// The image of an earlier deployment (rollback, restart).
+    Previous,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Archive => "archive",
+            Self::Image => "image",
+            Self::Previous => "previous",
+        }
+    }
+}
+
+impl TryFrom<String> for SourceKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "archive" => Ok(Self::Archive),
+            "image" => Ok(Self::Image),
+            "previous" => Ok(Self::Previous),
+            _ => Err(format!("unknown source kind `{s}`")),
+        }
+    }
+}
+
+/// What started a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    CliPush,
+    Cli,
+    Api,
+    Mcp,
+    Chat,
+    Rollback,
+    Restart,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CliPush => "cli-push",
+            Self::Cli => "cli",
+            Self::Api => "api",
+            Self::Mcp => "mcp",
+            Self::Chat => "chat",
+            Self::Rollback => "rollback",
+            Self::Restart => "restart",
+        }
+    }
+}
+
+impl TryFrom<String> for Trigger {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        [
+            Self::CliPush,
+            Self::Cli,
+            Self::Api,
+            Self::Mcp,
+            Self::Chat,
+            Self::Rollback,
+            Self::Restart,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| format!("unknown trigger `{s}`"))
+    }
+}
+
+/// A deployment as tools return it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Deployment {
+    pub id: DeploymentId,
+    pub app_id: AppId,
+    pub status: DeploymentStatus,
+    pub source: SourceKind,
+    /// The image this deployment runs (built, pulled or reused).
+    pub image: Option<String>,
+    pub triggered_by: Trigger,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// An app's health check: an HTTP GET that must answer below 500.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HealthCheck {
+    /// Path requested, e.g. `/healthz`.
+    pub path: String,
+    pub interval_ms: u32,
+    pub timeout_ms: u32,
+    /// Attempts before the deployment is failed.
+    pub retries: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            path: "/".into(),
+            interval_ms: 500,
+            timeout_ms: 2000,
+            retries: 60,
+        }
+    }
+}

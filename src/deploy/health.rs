@@ -15,6 +15,10 @@ pub enum HealthOutcome {
     Cancelled,
 }
 
+/// For this long after start, poll every `FAST_POLL_MS` instead of the configured interval.
+const FAST_PHASE: Duration = Duration::from_secs(2);
+const FAST_POLL_MS: u64 = 20;
+
 pub async fn wait_healthy(
     docker: &DockerClient,
     container: &str,
@@ -34,11 +38,16 @@ pub async fn wait_healthy(
         Err(e) => return HealthOutcome::Unhealthy(format!("health client: {e}")),
     };
     let url = format!("http://{addr}{}", check.path);
-    let mut last = String::from("no answer");
-    for attempt in 1..=check.retries.max(1) {
+    let started = std::time::Instant::now();
+    let mut last: String;
+    // Attempts at the configured interval; the quick polls of the first seconds are extra.
+    let mut counted = 0;
+    let mut polls: u32 = 0;
+    loop {
         if cancel.is_cancelled() {
             return HealthOutcome::Cancelled;
         }
+        polls += 1;
         match client.get(&url).send().await {
             Ok(resp) if resp.status().as_u16() < 500 => {
                 log(format!(
@@ -50,25 +59,36 @@ pub async fn wait_healthy(
             }
             Ok(resp) => last = format!("GET {} answered {}", check.path, resp.status().as_u16()),
             Err(e) => {
-                last = format!(
-                    "GET {} failed: {}",
-                    check.path,
-                    if e.is_timeout() { "timed out" } else { "no connection" }
-                )
+                let why = if e.is_timeout() { "timed out" } else { "no connection" };
+                last = format!("GET {} failed: {why}", check.path);
+            }
+        }
+        // Most apps come up within a fraction of a second: poll quickly at first, then at
+        // the configured interval.
+        let fast = started.elapsed() < FAST_PHASE;
+        if !fast {
+            counted += 1;
+            if counted >= check.retries.max(1) {
+                break;
+            }
+            if counted.is_multiple_of(10) {
+                log(format!(
+                    "waiting for health check ({counted}/{}): {last}",
+                    check.retries
+                ));
             }
         }
         // A container that exited will never become healthy: fail now, not after every retry.
-        if docker.host_port(container, port).await.is_err() {
+        if (!fast || polls.is_multiple_of(10)) && docker.host_port(container, port).await.is_err() {
             return HealthOutcome::Unhealthy(format!("the container exited ({last})"));
         }
-        if attempt % 10 == 0 {
-            log(format!(
-                "waiting for health check ({attempt}/{}): {last}",
-                check.retries
-            ));
-        }
+        let pause = if fast {
+            FAST_POLL_MS.min(check.interval_ms.into())
+        } else {
+            check.interval_ms.into()
+        };
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(check.interval_ms.into())) => {}
+            _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
             _ = cancel.cancelled() => return HealthOutcome::Cancelled,
         }
     }

@@ -10,9 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::health::{HealthOutcome, wait_healthy};
 use super::{DeployError, Deployer};
 use crate::auth::env_context;
-use crate::docker::{
-    BuildEvent, ContainerSpec, DockerError, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, RestartPolicy,
-};
+use crate::docker::{BuildEvent, ContainerSpec, DockerError, RestartPolicy};
 use crate::domain::{App, AppId, Deployment, DeploymentStatus, RestartPolicy as AppRestart, SourceKind};
 use crate::proxy::{Target, Upstream, table::drain};
 
@@ -87,6 +85,7 @@ pub(super) async fn run(
 fn set(d: &Deployer, dep: &Deployment, status: DeploymentStatus) -> Result<(), Failure> {
     d.inner.store.deployment_set_status(&dep.id, status, None)?;
     d.logs().line(&dep.id, format!("==> {}", status.as_str()));
+    tracing::debug!(deployment = %dep.id, status = status.as_str(), "deployment step");
     Ok(())
 }
 
@@ -212,12 +211,9 @@ async fn obtain_image(
             let context = context.ok_or_else(|| Failure::Failed("the deployment has no build context".into()))?;
             set(d, dep, DeploymentStatus::Building)?;
             let tag = format!("sh0/{}:{}", app.name, dep.id);
-            let labels = HashMap::from([
-                (LABEL_MANAGED.to_string(), "true".to_string()),
-                (LABEL_APP.to_string(), app.id.to_string()),
-                (LABEL_DEPLOYMENT.to_string(), dep.id.to_string()),
-                (LABEL_INSTANCE.to_string(), d.inner.instance.clone()),
-            ]);
+            // No build labels: the classic builder turns each into an extra build step. The
+            // tag names app and deployment, and the store maps deployments to images.
+            let labels = HashMap::new();
             let logs = d.logs().clone();
             let id = dep.id.clone();
             let build = d.docker().build(&context, &tag, &labels, move |BuildEvent::Log(line)| {

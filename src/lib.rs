@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod build;
 pub mod client;
 pub mod deploy;
 pub mod docker;

@@ -50,6 +50,16 @@ fn root_command(registry: &Registry) -> Command {
                 .help("Apps are served at <app>.<base-domain>"),
         )
         .arg(
+            Arg::new("base-image")
+                .long("base-image")
+                .action(ArgAction::Append)
+                .value_name("KEY=IMAGE")
+                .help(format!(
+                    "Base image of generated Dockerfiles, e.g. static=registry.local/busybox:1.36 (keys: {})",
+                    sh0::build::BaseImages::default().keys().collect::<Vec<_>>().join(", ")
+                )),
+        )
+        .arg(
             Arg::new("host")
                 .long("host")
                 .action(ArgAction::Append)
@@ -65,6 +75,7 @@ fn root_command(registry: &Registry) -> Command {
         .arg_required_else_help(true)
         .subcommand(serve)
         .subcommand(mcp);
+    let root = cli::commands::commands().into_iter().fold(root, |r, c| r.subcommand(c));
     cli::augment(root, registry)
 }
 
@@ -98,6 +109,15 @@ async fn main() -> anyhow::Result<()> {
                     .cloned()
                     .unwrap_or_else(|| "localhost".into()),
                 http_port: *m.get_one::<u16>("http-port").context("--http-port")?,
+                base_images: sh0::build::BaseImages::default()
+                    .with_overrides(
+                        m.get_many::<String>("base-image")
+                            .into_iter()
+                            .flatten()
+                            .map(String::as_str),
+                    )
+                    .map_err(anyhow::Error::msg)
+                    .context("--base-image")?,
             };
             serve(opts).await.context("sh0 serve")?;
         }
@@ -111,7 +131,10 @@ async fn main() -> anyhow::Result<()> {
             running.waiting().await.context("MCP over stdio")?;
         }
         _ => {
-            let code = cli::run(&registry, &matches, &client("cli")?).await.unwrap_or(2);
+            let code = match cli::commands::run(&matches).await {
+                Some(code) => code,
+                None => cli::run(&registry, &matches, &client("cli")?).await.unwrap_or(2),
+            };
             std::process::exit(code);
         }
     }

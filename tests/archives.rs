@@ -167,8 +167,8 @@ async fn malicious_archives_are_refused_and_leave_nothing() {
         );
     }
 
-    // A clean archive without a Dockerfile: 422 with a helpful message, nothing left.
-    let plain = raw_targz(&[("index.html", tar::EntryType::Regular, "", b"hi")]);
+    // A clean archive sh0 cannot make a Dockerfile for: 422 with a helpful message, nothing left.
+    let plain = raw_targz(&[("notes.txt", tar::EntryType::Regular, "", b"hi")]);
     let (status, body) = server.upload(None, "plain", plain).await;
     assert_eq!(status, 422, "{body}");
     assert!(

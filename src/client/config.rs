@@ -41,6 +41,25 @@ impl ClientConfig {
         Ok(cfg)
     }
 
+    /// The file's own values (no environment), for editing.
+    pub fn load_file() -> Result<Self, String> {
+        match config_path() {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            _ => Ok(Self::default()),
+        }
+    }
+
+    /// Writes the file, mode 0600 (it holds an API key), atomically.
+    pub fn save(&self) -> Result<std::path::PathBuf, String> {
+        let path = config_path().ok_or("no configuration directory")?;
+        let text = toml::to_string(self).map_err(|e| e.to_string())?;
+        crate::util::write_private_file(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+
     pub fn url(&self) -> &str {
         self.url.as_deref().unwrap_or(DEFAULT_URL)
     }

@@ -3,8 +3,9 @@
 //! so remote calls fail exactly like local ones.
 
 mod config;
+mod upload;
 
-pub use config::{ClientConfig, config_path};
+pub use config::{ClientConfig, DEFAULT_URL, config_path};
 
 use serde_json::Value;
 use std::time::Duration;

@@ -9,6 +9,14 @@ use crate::docker::DockerError;
 use crate::domain::{App, Deployment, DeploymentId, DeploymentStatus, ResourceRef, SourceKind, Trigger, UploadId};
 use crate::proxy::{Target, Upstream};
 
+/// A build context ready to deploy.
+#[derive(Debug)]
+pub struct Prepared {
+    pub context: PathBuf,
+    /// What sh0 detected when it generated the Dockerfile (none: the upload had one).
+    pub generated: Option<crate::build::Detection>,
+}
+
 /// What to deploy.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -21,9 +29,11 @@ pub enum Source {
 }
 
 impl Deployer {
-    /// Unpacks a staged upload with every guard, checks for a Dockerfile and packs the
-    /// build context. On any failure nothing of the upload remains.
-    pub async fn prepare_upload(&self, upload: &UploadId) -> Result<PathBuf, DeployError> {
+    /// Unpacks a staged upload with every guard, makes sure it has a Dockerfile (detecting
+    /// the stack and generating one when it has none), and packs the build context. On any
+    /// failure nothing of the upload remains. Returns the context and, when sh0 wrote the
+    /// Dockerfile, what it detected.
+    pub async fn prepare_upload(&self, upload: &UploadId) -> Result<Prepared, DeployError> {
         let staged = self.uploads_dir().join(upload.as_str());
         if !staged.is_file() {
             return Err(DeployError::NotFound(format!(
@@ -31,19 +41,29 @@ impl Deployer {
             )));
         }
         let work = self.builds_dir().join(upload.as_str());
+        let images = self.inner.settings.base_images.clone();
         let result = tokio::task::spawn_blocking({
             let (staged, work) = (staged.clone(), work.clone());
-            move || -> Result<PathBuf, DeployError> {
+            move || -> Result<Prepared, DeployError> {
                 let src = work.join("src");
                 archive::extract(&staged, &src)?;
                 let dockerfile = std::fs::symlink_metadata(src.join("Dockerfile"));
-                if !dockerfile.map(|m| m.is_file()).unwrap_or(false) {
-                    return Err(DeployError::NoDockerfile);
-                }
+                let generated = if dockerfile.map(|m| m.is_file()).unwrap_or(false) {
+                    None
+                } else {
+                    let detection = crate::build::detect(&src);
+                    let text = crate::build::generate(&detection, &images)
+                        .map_err(|e| DeployError::NoDockerfile(e.to_string()))?;
+                    std::fs::write(src.join("Dockerfile"), text).map_err(|e| DeployError::Io(e.to_string()))?;
+                    Some(detection)
+                };
                 let tar = work.join("context.tar");
                 archive::pack_context(&src, &tar).map_err(|e| DeployError::Io(e.to_string()))?;
                 let _ = std::fs::remove_dir_all(&src);
-                Ok(tar)
+                Ok(Prepared {
+                    context: tar,
+                    generated,
+                })
             }
         })
         .await
@@ -53,6 +73,29 @@ impl Deployer {
             let _ = std::fs::remove_dir_all(&work);
         }
         result
+    }
+
+    /// Unpacks a staged upload only to run the project health check on it.
+    pub async fn check_upload(&self, upload: &UploadId) -> Result<crate::build::check::Report, DeployError> {
+        let staged = self.uploads_dir().join(upload.as_str());
+        if !staged.is_file() {
+            return Err(DeployError::NotFound(format!(
+                "upload `{upload}` not found (uploads are used once)"
+            )));
+        }
+        let work = self.builds_dir().join(format!("check-{upload}"));
+        let result = tokio::task::spawn_blocking({
+            let (staged, work) = (staged.clone(), work.clone());
+            move || -> Result<crate::build::check::Report, DeployError> {
+                archive::extract(&staged, &work)?;
+                Ok(crate::build::check::check(&work))
+            }
+        })
+        .await
+        .map_err(|e| DeployError::Io(e.to_string()));
+        let _ = std::fs::remove_file(&staged);
+        let _ = std::fs::remove_dir_all(&work);
+        result?
     }
 
     /// Starts a deployment of `source`: records it (409 when one is active) and runs the

@@ -11,7 +11,7 @@ pub mod logs;
 mod pipeline;
 mod reconcile;
 
-pub use lifecycle::Source;
+pub use lifecycle::{Prepared, Source};
 pub use logs::{LogEvent, LogHub};
 
 use std::collections::HashMap;
@@ -34,11 +34,9 @@ pub enum DeployError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Archive(#[from] archive::ArchiveError),
-    #[error(
-        "the archive has no Dockerfile at its root. Add a Dockerfile (or use `sh0 push`, which detects the stack \
-         and generates one)"
-    )]
-    NoDockerfile,
+    /// No Dockerfile, and none could be generated: the message says why and what to do.
+    #[error("the archive has no Dockerfile at its root and sh0 cannot generate one: {0}")]
+    NoDockerfile(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -56,6 +54,8 @@ pub struct DeploySettings {
     pub stop_grace_secs: i32,
     /// Deployments whose images (and source archives) are kept for rollback.
     pub retention: usize,
+    /// Base images of generated Dockerfiles.
+    pub base_images: crate::build::BaseImages,
 }
 
 impl Default for DeploySettings {
@@ -64,6 +64,7 @@ impl Default for DeploySettings {
             drain_timeout: Duration::from_secs(30),
             stop_grace_secs: 10,
             retention: 3,
+            base_images: crate::build::BaseImages::default(),
         }
     }
 }

@@ -14,6 +14,9 @@ use crate::proxy::{Target, Upstream};
 
 impl Deployer {
     pub async fn reconcile(&self) -> Result<(), DeployError> {
+        // Leftover work areas of interrupted uploads and builds.
+        let _ = std::fs::remove_dir_all(self.builds_dir());
+        let _ = std::fs::remove_dir_all(self.uploads_dir());
         let store = &self.inner.store;
         for row in store.deployments_active_all()? {
             let id = &row.deployment.id;
@@ -74,8 +77,6 @@ impl Deployer {
                 Err(e) => tracing::warn!(app = %app.name, error = %e, "serving container has no port"),
             }
         }
-        // Leftover work areas of interrupted uploads and builds.
-        let _ = std::fs::remove_dir_all(self.builds_dir());
         Ok(())
     }
 }

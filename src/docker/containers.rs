@@ -21,8 +21,8 @@ pub enum RestartPolicy {
     OnFailure,
 }
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run. Its `Debug` leaves the environment out: it holds decrypted secrets.
+#[derive(Clone)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -37,6 +37,18 @@ pub struct ContainerSpec {
     pub nano_cpus: Option<i64>,
     pub restart: RestartPolicy,
     pub network: String,
+}
+
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("deployment_id", &self.deployment_id)
+            .field("port", &self.port)
+            .field("env", &format_args!("[{} redacted]", self.env.len()))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A container carrying sh0's labels.

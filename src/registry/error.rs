@@ -124,7 +124,7 @@ impl From<DeployError> for ToolError {
             DeployError::Store(s) => s.into(),
             DeployError::Docker(d) => d.into(),
             DeployError::Archive(a) => Self::invalid(a.to_string()),
-            DeployError::NoDockerfile => Self::new(ErrorKind::Unprocessable, e.to_string()),
+            DeployError::NoDockerfile(_) => Self::new(ErrorKind::Unprocessable, e.to_string()),
             DeployError::Conflict(m) => Self::conflict(m),
             DeployError::NotFound(m) => Self::not_found(m),
             DeployError::Io(m) => Self::internal(m),

@@ -51,6 +51,8 @@ pub struct ServeOptions {
     pub base_domain: String,
     /// The proxy's HTTP port; 0 disables it.
     pub http_port: u16,
+    /// Base images of generated Dockerfiles.
+    pub base_images: crate::build::BaseImages,
 }
 
 /// Opens everything the tools need.
@@ -85,7 +87,10 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         routes,
         master_key.clone(),
         opts.data_dir.clone(),
-        DeploySettings::default(),
+        DeploySettings {
+            base_images: opts.base_images.clone(),
+            ..DeploySettings::default()
+        },
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
     Ok(Services {

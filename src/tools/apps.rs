@@ -102,9 +102,25 @@ pub struct AppUpdateInput {
     pub restart_policy: Option<RestartPolicy>,
 }
 
+/// An app as tools return it: the record and where it answers.
+#[derive(Serialize, JsonSchema)]
+pub struct AppView {
+    #[serde(flatten)]
+    pub app: App,
+    /// The app's URL through the proxy.
+    pub url: String,
+}
+
+impl AppView {
+    fn of(ctx: &ToolContext, app: App) -> Self {
+        let url = ctx.services.settings.app_url(app.name.as_str());
+        Self { app, url }
+    }
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct AppListOutput {
-    pub apps: Vec<App>,
+    pub apps: Vec<AppView>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -124,7 +140,7 @@ fn check_port(port: Option<u16>) -> Result<(), ToolError> {
 #[async_trait]
 impl Tool for AppCreate {
     type Input = AppCreateInput;
-    type Output = App;
+    type Output = AppView;
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
@@ -140,7 +156,7 @@ impl Tool for AppCreate {
         }
     }
 
-    async fn call(&self, ctx: &ToolContext, input: AppCreateInput) -> Result<App, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: AppCreateInput) -> Result<AppView, ToolError> {
         check_port(input.port)?;
         let project = ctx.store().project_find(&input.project)?;
         let app = ctx.store().app_insert(
@@ -151,7 +167,7 @@ impl Tool for AppCreate {
             input.description.as_deref().unwrap_or(""),
         )?;
         ctx.deployer().app_created(&app);
-        Ok(app)
+        Ok(AppView::of(ctx, app))
     }
 }
 
@@ -176,7 +192,12 @@ impl Tool for AppList {
     async fn call(&self, ctx: &ToolContext, input: AppListInput) -> Result<AppListOutput, ToolError> {
         let project = input.project.map(|p| ctx.store().project_find(&p)).transpose()?;
         Ok(AppListOutput {
-            apps: ctx.store().app_list(project.as_ref().map(|p| &p.id))?,
+            apps: ctx
+                .store()
+                .app_list(project.as_ref().map(|p| &p.id))?
+                .into_iter()
+                .map(|a| AppView::of(ctx, a))
+                .collect(),
         })
     }
 }
@@ -184,7 +205,7 @@ impl Tool for AppList {
 #[async_trait]
 impl Tool for AppGet {
     type Input = AppRefInput;
-    type Output = App;
+    type Output = AppView;
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
@@ -199,15 +220,15 @@ impl Tool for AppGet {
         }
     }
 
-    async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<App, ToolError> {
-        Ok(ctx.store().app_find(&input.app)?)
+    async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<AppView, ToolError> {
+        Ok(AppView::of(ctx, ctx.store().app_find(&input.app)?))
     }
 }
 
 #[async_trait]
 impl Tool for AppUpdate {
     type Input = AppUpdateInput;
-    type Output = App;
+    type Output = AppView;
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
@@ -224,7 +245,7 @@ impl Tool for AppUpdate {
         }
     }
 
-    async fn call(&self, ctx: &ToolContext, input: AppUpdateInput) -> Result<App, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: AppUpdateInput) -> Result<AppView, ToolError> {
         check_port(input.port)?;
         let app = ctx.store().app_find(&input.app)?;
         let health = (input.health_path.is_some()
@@ -247,7 +268,7 @@ impl Tool for AppUpdate {
             restart_policy: input.restart_policy.map(RestartPolicy::as_str),
         };
         ctx.store().app_update(&app.id, &changes)?;
-        Ok(ctx.store().app_find(&ResourceRef::App(app.id))?)
+        Ok(AppView::of(ctx, ctx.store().app_find(&ResourceRef::App(app.id))?))
     }
 }
 

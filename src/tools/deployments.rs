@@ -169,10 +169,29 @@ impl Tool for AppDeploy {
         }
         let deployer = ctx.deployer();
         let dep = if let Some(upload) = &input.upload {
-            let context = deployer.prepare_upload(upload).await?;
-            deployer
-                .deploy(&app, crate::deploy::Source::Context(context), trigger)
-                .await?
+            let prepared = deployer.prepare_upload(upload).await?;
+            if let Some(d) = &prepared.generated
+                && app.port.is_none()
+            {
+                ctx.store().app_update(
+                    &app.id,
+                    &AppChanges {
+                        port: Some(d.port),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            let app = ctx.store().app_find(&ResourceRef::App(app.id.clone()))?;
+            let dep = deployer
+                .deploy(&app, crate::deploy::Source::Context(prepared.context), trigger)
+                .await?;
+            if let Some(d) = &prepared.generated {
+                deployer.logs().line(
+                    &dep.id,
+                    format!("detected {}; generated a Dockerfile (port {})", d.label(), d.port),
+                );
+            }
+            dep
         } else if let Some(image) = &input.image {
             let dep = deployer
                 .deploy(&app, crate::deploy::Source::Image(image.clone()), trigger)

@@ -3,6 +3,7 @@
 
 mod apps;
 mod audit;
+mod checks;
 mod deployments;
 mod env;
 mod projects;
@@ -39,5 +40,6 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(env::EnvUnset),
         erase(env::EnvList),
         erase(audit::AuditList),
+        erase(checks::ProjectCheck),
     ]
 }

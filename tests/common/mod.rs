@@ -37,8 +37,15 @@ impl Server {
 
     /// Starts a server (API and proxy on free loopback ports) and waits until it answers.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `sh0 serve` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (api_port, http_port) = (free_port(), free_port());
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        std::fs::write(dir.path().join("extra-args"), extra.join("\n")).unwrap();
         let child = spawn(dir.path(), api_port, http_port);
         let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token")).expect("bootstrap token");
         Self {
@@ -119,7 +126,13 @@ impl Server {
 
     /// Runs the CLI against this server.
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_in(self.dir.path(), args)
+    }
+
+    /// Runs the CLI in `cwd` against this server.
+    pub fn cli_in(&self, cwd: &Path, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(BIN)
+            .current_dir(cwd)
             .args(args)
             .env("SH0_API_URL", &self.url)
             .env("SH0_API_TOKEN", &self.token)
@@ -188,6 +201,12 @@ fn spawn(dir: &Path, api_port: u16, http_port: u16) -> Child {
             "--http-port",
             &http_port.to_string(),
         ])
+        .args(
+            std::fs::read_to_string(dir.join("extra-args"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.is_empty()),
+        )
         .env("SH0_LOG", "debug")
         .env_remove("SH0_MASTER_KEY")
         .stdout(Stdio::null())

@@ -3,13 +3,14 @@
 //! `--json` for scripts, and an exit code for each error kind.
 
 mod args;
+pub mod commands;
 mod output;
 
 use clap::{ArgMatches, Command};
 use serde_json::Value;
 use std::io::IsTerminal;
 
-use crate::client::ApiClient;
+use crate::client::{ApiClient, ClientConfig};
 use crate::registry::{CONFIRM_FIELD, ErrorKind, Registry, ToolError};
 
 /// The process exit code for each error kind: the one mapping of this adapter.
@@ -25,6 +26,18 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Unavailable => 8,
         ErrorKind::Unprocessable => 9,
     }
+}
+
+/// A client for the configured server (`SH0_API_URL` / `SH0_API_TOKEN`, else the config
+/// file). `adapter` labels the calls in the audit log.
+pub fn client(adapter: &'static str) -> Result<ApiClient, ToolError> {
+    let cfg = ClientConfig::load().map_err(|e| ToolError::invalid(format!("client configuration: {e}")))?;
+    ApiClient::new(cfg.url(), cfg.token.clone(), adapter)
+}
+
+/// Prints an error and returns its exit code.
+pub fn fail(e: &ToolError) -> i32 {
+    report(e, false)
 }
 
 /// Adds a subcommand group per first `cli` path segment, and a verb per tool.

@@ -98,6 +98,10 @@ pub fn router(dispatcher: Dispatcher) -> Router {
             get(stream::deployment_log_ws),
         )
         .route(
+            "/api/v1/uploads",
+            post(upload::stage).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+        )
+        .route(
             "/api/v1/apps/upload",
             post(upload::upload_new).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
         )

@@ -28,6 +28,22 @@ struct Form {
     project: Option<String>,
 }
 
+/// `POST /api/v1/uploads`: stages an archive (field `file`) for a later tool call
+/// (`project_check`, `app_deploy`), which consumes it. Unused uploads are removed when
+/// the server restarts.
+pub async fn stage(State(d): State<Dispatcher>, headers: HeaderMap, multipart: Multipart) -> Response {
+    if let Err(e) = d.authenticate(&credentials(&headers)) {
+        return error_response(&e);
+    }
+    match read_form(multipart, &d.services().deployer.uploads_dir()).await {
+        Ok(Form { upload: Some(id), .. }) => (StatusCode::CREATED, axum::Json(json!({ "upload": id }))).into_response(),
+        Ok(_) => error_response(&ToolError::invalid(
+            "the multipart field `file` (the archive) is missing",
+        )),
+        Err(e) => error_response(&e),
+    }
+}
+
 pub async fn upload_new(State(d): State<Dispatcher>, headers: HeaderMap, multipart: Multipart) -> Response {
     handle(d, headers, multipart, None).await
 }

@@ -1,0 +1,260 @@
+//! The project health check: rules in eight categories over a source directory, a 0-100
+//! score and findings with file, line, severity and a fix. Pure Rust, no network, no
+//! subprocess: it runs on the server (`project_check`) and offline (`sh0 check`).
+
+mod dockerfile_rules;
+mod source_rules;
+
+use regex::Regex;
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+use super::detect::{Detection, detect};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    fn penalty(self) -> u32 {
+        match self {
+            Self::Low => 2,
+            Self::Medium => 6,
+            Self::High => 15,
+            Self::Critical => 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Secrets,
+    Configuration,
+    Networking,
+    Build,
+    Runtime,
+    Security,
+    Performance,
+    Hygiene,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Finding {
+    /// Stable rule id, e.g. `secrets/aws-key`.
+    pub rule: &'static str,
+    pub category: Category,
+    pub severity: Severity,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub message: String,
+    pub fix: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Report {
+    pub stack: String,
+    pub framework: Option<String>,
+    /// 0 (many serious problems) to 100 (nothing found).
+    pub score: u32,
+    pub findings: Vec<Finding>,
+    pub files_scanned: usize,
+    /// How many rules ran.
+    pub rules: usize,
+}
+
+/// The number of rules, for the report and the docs.
+pub const RULE_COUNT: usize = source_rules::RULES + dockerfile_rules::RULES;
+
+/// A file of the project, with its text when it is small and textual.
+pub(super) struct SourceFile {
+    pub rel: String,
+    pub size: u64,
+    pub text: Option<String>,
+}
+
+/// What the rules look at.
+pub(super) struct Project {
+    pub dir: PathBuf,
+    pub detection: Detection,
+    pub files: Vec<SourceFile>,
+    pub dockerfile: Option<String>,
+}
+
+impl Project {
+    pub fn has(&self, rel: &str) -> bool {
+        self.files.iter().any(|f| f.rel == rel)
+    }
+
+    pub fn read(&self, rel: &str) -> Option<&str> {
+        self.files.iter().find(|f| f.rel == rel).and_then(|f| f.text.as_deref())
+    }
+
+    /// Source texts (code and config, not lockfiles).
+    pub fn sources(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files
+            .iter()
+            .filter(|f| f.text.is_some() && !f.rel.ends_with(".lock") && !f.rel.ends_with("-lock.json"))
+    }
+
+    /// Every line of every source file matching `re`, as (file, 1-based line).
+    pub fn grep<'a>(&'a self, re: &'a Regex) -> impl Iterator<Item = (&'a str, u32, &'a str)> + 'a {
+        self.sources().flat_map(move |f| {
+            f.text
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .enumerate()
+                .filter(move |(_, l)| l.len() < 2000 && re.is_match(l))
+                .map(move |(i, l)| (f.rel.as_str(), i as u32 + 1, l))
+        })
+    }
+}
+
+/// Directories never scanned (dependencies and build output).
+const SKIP_DIRS: &[&str] = &[
+    ".git",
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".next",
+    ".nuxt",
+    ".output",
+    "dist",
+    "build",
+    ".svelte-kit",
+    ".turbo",
+    ".cache",
+    ".sh0",
+];
+
+const TEXT_EXT: &[&str] = &[
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "tsx",
+    "jsx",
+    "py",
+    "go",
+    "rs",
+    "java",
+    "kt",
+    "rb",
+    "php",
+    "cs",
+    "json",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "cfg",
+    "conf",
+    "sh",
+    "env",
+    "txt",
+    "md",
+    "xml",
+    "gradle",
+    "properties",
+    "html",
+    "vue",
+    "svelte",
+    "astro",
+];
+
+fn is_text(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name == "Dockerfile"
+        || name == "Procfile"
+        || name.starts_with(".env")
+        || name.starts_with(".git")
+        || name.starts_with(".docker")
+        || name.rsplit_once('.').is_some_and(|(_, ext)| TEXT_EXT.contains(&ext))
+}
+
+fn load(dir: &Path) -> Vec<SourceFile> {
+    let walker = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .filter_entry(|e| !(e.file_type().is_some_and(|t| t.is_dir()) && SKIP_DIRS.iter().any(|s| e.file_name() == *s)))
+        .build();
+    let mut files = Vec::new();
+    for entry in walker.flatten().take(100_000) {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .replace('\\', "/");
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let text = (size <= 512 * 1024 && is_text(&rel))
+            .then(|| std::fs::read_to_string(entry.path()).ok())
+            .flatten();
+        files.push(SourceFile { rel, size, text });
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    files
+}
+
+/// Runs every rule over `dir`.
+pub fn check(dir: &Path) -> Report {
+    let files = load(dir);
+    let project = Project {
+        dir: dir.to_path_buf(),
+        detection: detect(dir),
+        dockerfile: std::fs::read_to_string(dir.join("Dockerfile")).ok(),
+        files,
+    };
+    let mut findings = source_rules::run(&project);
+    findings.extend(dockerfile_rules::run(&project));
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.rule.cmp(b.rule)));
+    // Each rule costs once, however many places it fires.
+    let mut seen: Vec<&str> = Vec::new();
+    let mut penalty = 0;
+    for f in &findings {
+        if !seen.contains(&f.rule) {
+            seen.push(f.rule);
+            penalty += f.severity.penalty();
+        }
+    }
+    Report {
+        stack: project.detection.stack.as_str().into(),
+        framework: project.detection.framework.clone(),
+        score: 100u32.saturating_sub(penalty),
+        findings,
+        files_scanned: project.files.len(),
+        rules: RULE_COUNT,
+    }
+}
+
+pub(super) fn finding(
+    rule: &'static str,
+    category: Category,
+    severity: Severity,
+    at: Option<(&str, u32)>,
+    message: impl Into<String>,
+    fix: &'static str,
+) -> Finding {
+    Finding {
+        rule,
+        category,
+        severity,
+        file: at.map(|(f, _)| f.to_owned()),
+        line: at.map(|(_, l)| l).filter(|l| *l > 0),
+        message: message.into(),
+        fix,
+    }
+}

@@ -7,10 +7,7 @@
 
 mod common;
 
-use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Map, Value, json};
 
 use common::Server;
@@ -73,11 +70,8 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
     );
     let projects_before = server.call("project_list", json!({})).await.1;
 
-    let mcp = ()
-        .serve(StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
-                .auth_header(server.token.clone()),
-        ))
+    let mcp = server
+        .mcp_client_with(&server.token)
         .await
         .expect("MCP client connects with the key");
 
@@ -103,11 +97,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401, "{name}: REST by name with a wrong key");
-        let bad_mcp = ()
-            .serve(StreamableHttpClientTransport::from_config(
-                StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url)).auth_header("sh0_wrong"),
-            ))
-            .await;
+        let bad_mcp = server.mcp_client_with("sh0_wrong").await;
         assert!(bad_mcp.is_err(), "{name}: MCP with a wrong key must not connect");
         let mut cli = vec![desc.meta().cli[0], desc.meta().cli[1]];
         let required = desc.required_inputs();

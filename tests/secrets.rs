@@ -3,10 +3,7 @@
 
 mod common;
 
-use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -50,13 +47,7 @@ async fn secrets_never_appear_in_plaintext() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stdout.contains(markers[1]) && !stderr.contains(markers[1]));
     // MCP
-    let mcp = ()
-        .serve(StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
-                .auth_header(server.token.clone()),
-        ))
-        .await
-        .unwrap();
+    let mcp = server.mcp_client_with(&server.token).await.unwrap();
     let args = json!({"app": "web", "key": "MCP_SECRET", "value": markers[2]});
     let r = mcp
         .call_tool(CallToolRequestParams::new("env_set").with_arguments(args.as_object().unwrap().clone()))

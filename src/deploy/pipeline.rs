@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 use super::health::{HealthOutcome, wait_healthy};
 use super::{DeployError, Deployer};
 use crate::auth::env_context;
-use crate::docker::{BuildEvent, ContainerSpec, DockerError, RestartPolicy};
-use crate::domain::{App, AppId, Deployment, DeploymentStatus, RestartPolicy as AppRestart, SourceKind};
+use crate::docker::{BuildEvent, ContainerSpec, DockerError};
+use crate::domain::{App, AppId, Deployment, DeploymentStatus, SourceKind};
 use crate::proxy::{Target, Upstream, table::drain};
 
 enum Failure {
@@ -122,12 +122,7 @@ async fn steps(
         env: decrypt_env(d, &app)?,
         memory_bytes: app.memory_mb.map(|m| i64::from(m) * 1024 * 1024),
         nano_cpus: app.cpus.map(|c| (c * 1e9) as i64),
-        restart: match app.restart_policy {
-            AppRestart::No => RestartPolicy::No,
-            AppRestart::Always => RestartPolicy::Always,
-            AppRestart::UnlessStopped => RestartPolicy::UnlessStopped,
-            AppRestart::OnFailure => RestartPolicy::OnFailure,
-        },
+        restart: app.restart_policy,
         network,
     };
     let (container, addr) = d.docker().run(&spec).await?;

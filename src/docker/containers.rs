@@ -11,15 +11,9 @@ use futures::StreamExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{DockerClient, DockerError, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED};
+use crate::domain::RestartPolicy;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartPolicy {
-    No,
-    Always,
-    UnlessStopped,
-    OnFailure,
-}
+use super::{DockerClient, DockerError, LABEL_APP, LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED};
 
 /// What to run. Its `Debug` leaves the environment out: it holds decrypted secrets.
 #[derive(Clone)]

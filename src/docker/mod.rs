@@ -6,7 +6,7 @@ mod build;
 mod containers;
 
 pub use build::BuildEvent;
-pub use containers::{ContainerSpec, ManagedContainer, RestartPolicy};
+pub use containers::{ContainerSpec, ManagedContainer};
 
 use bollard::Docker;
 use tokio::sync::OnceCell;

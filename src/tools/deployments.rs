@@ -120,7 +120,7 @@ pub struct AppRollbackInput {
     pub deployment: Option<DeploymentId>,
 }
 
-fn deploy_output(ctx: &ToolContext, app_name: &str, dep: Deployment) -> DeployOutput {
+pub(super) fn deploy_output(ctx: &ToolContext, app_name: &str, dep: Deployment) -> DeployOutput {
     DeployOutput {
         app_id: dep.app_id.to_string(),
         app: app_name.to_owned(),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::deployments::DeployOutput;
+use super::deployments::{DeployOutput, deploy_output};
 use crate::domain::{ResourceRef, Trigger, UntrustedText};
 use crate::registry::HttpMethod::{Get, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
@@ -138,13 +138,7 @@ impl Tool for AppRestart {
             .deployer()
             .deploy(&app, crate::deploy::Source::Previous(current), Trigger::Restart)
             .await?;
-        Ok(DeployOutput {
-            app_id: app.id.to_string(),
-            app: app.name.to_string(),
-            status: dep.status.as_str().into(),
-            url: ctx.services.settings.app_url(app.name.as_str()),
-            deployment_id: dep.id,
-        })
+        Ok(deploy_output(ctx, app.name.as_str(), dep))
     }
 }
 

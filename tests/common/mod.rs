@@ -161,6 +161,19 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// An MCP client over streamable HTTP with `key` (rmcp's client).
+    pub async fn mcp_client_with(
+        &self,
+        key: &str,
+    ) -> Result<rmcp::service::RunningService<rmcp::RoleClient, ()>, rmcp::service::ClientInitializeError> {
+        use rmcp::ServiceExt;
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.url)).auth_header(key.to_owned());
+        ().serve(StreamableHttpClientTransport::from_config(config)).await
+    }
+
     pub async fn audit_count(&self) -> usize {
         // Read the store directly so that counting does not itself add a record.
         let conn = rusqlite::Connection::open(self.data_dir().join("sh0.db")).expect("open db");

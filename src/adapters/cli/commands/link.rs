@@ -78,14 +78,17 @@ fn target(m: &ArgMatches) -> Result<String, i32> {
     }
 }
 
+/// The target app and a client, or the exit code of what went wrong.
+fn app_and_client(m: &ArgMatches) -> Result<(String, crate::client::ApiClient), i32> {
+    let app = target(m)?;
+    let c = client("cli").map_err(|e| fail(&e))?;
+    Ok((app, c))
+}
+
 pub async fn open(m: &ArgMatches) -> i32 {
-    let app = match target(m) {
-        Ok(a) => a,
+    let (app, c) = match app_and_client(m) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let c = match client("cli") {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
     };
     match c
         .call_tool("app_get", json!({ "app": app }))
@@ -108,13 +111,9 @@ pub async fn open(m: &ArgMatches) -> i32 {
 }
 
 pub async fn logs(m: &ArgMatches) -> i32 {
-    let app = match target(m) {
-        Ok(a) => a,
+    let (app, c) = match app_and_client(m) {
+        Ok(v) => v,
         Err(code) => return code,
-    };
-    let c = match client("cli") {
-        Ok(c) => c,
-        Err(e) => return fail(&e),
     };
     let tail = m.get_one::<u32>("tail").copied().unwrap_or(100);
     let follow = m.get_flag("follow");

@@ -390,3 +390,42 @@ async fn projects_apps_and_env_work_through_rest_routes() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["kind"], "invalid_input");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_output_reaches_mcp_fenced_as_untrusted_data() {
+    let server = Server::start();
+    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
+    assert_eq!(
+        server
+            .call("app_create", json!({"name": "web", "project": "demo", "port": 80}))
+            .await
+            .0,
+        200
+    );
+    // An image that exists nowhere: the deployment fails, but it has a log.
+    let (status, dep) = server
+        .call(
+            "app_deploy",
+            json!({"app": "web", "image": "sh0-test/does-not-exist:0"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{dep}");
+    let id = dep["deployment_id"].as_str().unwrap().to_owned();
+    server.wait_deployment(&id).await;
+    let mcp = server.mcp_client_with(&server.token).await.unwrap();
+    let args = json!({"deployment": id}).as_object().unwrap().clone();
+    let r = mcp
+        .call_tool(CallToolRequestParams::new("deployment_get").with_arguments(args))
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&r.content).unwrap();
+    assert!(
+        text.contains("untrusted data") && text.contains("<untrusted-data>"),
+        "{text}"
+    );
+    assert!(r.structured_content.unwrap()["log"].as_array().unwrap().len() > 1);
+    // Results without app output are not fenced.
+    let r = mcp.call_tool(CallToolRequestParams::new("system_info")).await.unwrap();
+    assert!(!serde_json::to_string(&r.content).unwrap().contains("untrusted"));
+    mcp.cancel().await.ok();
+}

@@ -74,6 +74,33 @@ pub fn matcher(dir: &Path) -> Result<Gitignore, PackError> {
     b.build().map_err(|e| PackError::Io(e.to_string()))
 }
 
+/// The regular files under `dir`, with their paths relative to it (`/`-separated), in
+/// the entries `keep(path, is_dir)` accepts. Symbolic links are not followed.
+pub fn walk_files(
+    dir: &Path,
+    keep: impl Fn(&Path, bool) -> bool + Send + Sync + 'static,
+) -> impl Iterator<Item = Result<(String, ignore::DirEntry), ignore::Error>> {
+    let root = dir.to_path_buf();
+    ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .filter_entry(move |e| keep(e.path(), e.file_type().is_some_and(|t| t.is_dir())))
+        .build()
+        .filter(|e| e.as_ref().map_or(true, |e| e.file_type().is_some_and(|t| t.is_file())))
+        .map(move |e| {
+            e.map(|e| {
+                let rel = e
+                    .path()
+                    .strip_prefix(&root)
+                    .unwrap_or(e.path())
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                (rel, e)
+            })
+        })
+}
+
 /// A file to package: path relative to the root, and its size.
 #[derive(Debug, Clone)]
 pub struct PackFile {
@@ -88,31 +115,16 @@ pub fn collect(dir: &Path) -> Result<Vec<PackFile>, PackError> {
     let m = matcher(dir)?;
     let mut files = Vec::new();
     let mut total = 0u64;
-    let walker = ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .filter_entry(move |e| {
-            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            !m.matched_path_or_any_parents(e.path(), is_dir).is_ignore()
-        })
-        .build();
+    let walker = walk_files(dir, move |path, is_dir| {
+        !m.matched_path_or_any_parents(path, is_dir).is_ignore()
+    });
     for entry in walker {
-        let entry = entry.map_err(|e| PackError::Io(e.to_string()))?;
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
+        let (rel, entry) = entry.map_err(|e| PackError::Io(e.to_string()))?;
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         total += size;
         if total > MAX_BYTES {
             return Err(PackError::TooLarge);
         }
-        let rel = entry
-            .path()
-            .strip_prefix(dir)
-            .unwrap_or(entry.path())
-            .to_string_lossy()
-            .replace('\\', "/");
         files.push(PackFile {
             rel,
             abs: entry.path().to_path_buf(),

@@ -118,7 +118,7 @@ impl Project {
 }
 
 /// Directories never scanned (dependencies and build output).
-const SKIP_DIRS: &[&str] = &[
+const UNSCANNED_DIRS: &[&str] = &[
     ".git",
     "node_modules",
     "target",
@@ -182,23 +182,11 @@ fn is_text(rel: &str) -> bool {
 }
 
 fn load(dir: &Path) -> Vec<SourceFile> {
-    let walker = ignore::WalkBuilder::new(dir)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .filter_entry(|e| !(e.file_type().is_some_and(|t| t.is_dir()) && SKIP_DIRS.iter().any(|s| e.file_name() == *s)))
-        .build();
+    let walker = super::ignore_rules::walk_files(dir, |path, is_dir| {
+        !(is_dir && path.file_name().is_some_and(|n| UNSCANNED_DIRS.iter().any(|s| n == *s)))
+    });
     let mut files = Vec::new();
-    for entry in walker.flatten().take(100_000) {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(dir)
-            .unwrap_or(entry.path())
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, entry) in walker.flatten().take(100_000) {
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         let text = (size <= 512 * 1024 && is_text(&rel))
             .then(|| std::fs::read_to_string(entry.path()).ok())

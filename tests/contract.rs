@@ -60,14 +60,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
     let registry = Registry::builtin();
     let http = reqwest::Client::new();
     // A project and an app so that tools which look things up find something.
-    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
-    assert_eq!(
-        server
-            .call("app_create", json!({"name": "web", "project": "demo"}))
-            .await
-            .0,
-        200
-    );
+    server.seed_app("demo", "web").await;
     let projects_before = server.call("project_list", json!({})).await.1;
 
     let mcp = server

@@ -14,14 +14,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn secrets_never_appear_in_plaintext() {
     let server = common::Server::start();
     let markers = ["rest-Secret-9f8e7d", "cli-Secret-6c5b4a", "mcp-Secret-3e2d1c"];
-    assert_eq!(server.call("project_create", json!({"name": "demo"})).await.0, 200);
-    assert_eq!(
-        server
-            .call("app_create", json!({"name": "web", "project": "demo"}))
-            .await
-            .0,
-        200
-    );
+    server.seed_app("demo", "web").await;
 
     // REST
     let (status, out) = server

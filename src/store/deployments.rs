@@ -66,16 +66,26 @@ impl Store {
         if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res
             && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
         {
-            let active = self.deployment_active(app)?;
-            let what = active
-                .map(|d| format!("deployment {} is {}", d.id, d.status.as_str()))
-                .unwrap_or_else(|| "another deployment is in progress".into());
-            return Err(StoreError::Conflict(format!(
-                "{what}; wait for it to finish or cancel it (deployment_cancel)"
-            )));
+            self.deployment_ensure_idle(app)?;
+            return Err(StoreError::Conflict(
+                "another deployment is in progress; wait for it to finish or cancel it".into(),
+            ));
         }
         res?;
         Ok(self.deployment_get(&id)?.deployment)
+    }
+
+    /// `Conflict`, naming the active deployment, when the app has one. The unique index
+    /// is the guarantee; this is the early, readable answer.
+    pub fn deployment_ensure_idle(&self, app: &AppId) -> StoreResult<()> {
+        match self.deployment_active(app)? {
+            Some(d) => Err(StoreError::Conflict(format!(
+                "deployment {} is {}; wait for it to finish or cancel it (deployment_cancel)",
+                d.id,
+                d.status.as_str()
+            ))),
+            None => Ok(()),
+        }
     }
 
     pub fn deployment_get(&self, id: &DeploymentId) -> StoreResult<DeploymentRow> {

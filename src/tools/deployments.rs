@@ -159,14 +159,7 @@ impl Tool for AppDeploy {
         let app = ctx.store().app_find(&input.app)?;
         let trigger = input.triggered_by.unwrap_or_else(|| trigger_of(ctx.adapter));
         // Say "busy" before unpacking anything.
-        if let Some(active) = ctx.store().deployment_active(&app.id)? {
-            return Err(ToolError::conflict(format!(
-                "deployment {} of `{}` is {}; wait for it or cancel it (deployment_cancel)",
-                active.id,
-                app.name,
-                active.status.as_str()
-            )));
-        }
+        ctx.store().deployment_ensure_idle(&app.id)?;
         let deployer = ctx.deployer();
         let dep = if let Some(upload) = &input.upload {
             let prepared = deployer.prepare_upload(upload).await?;

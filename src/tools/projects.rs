@@ -200,17 +200,12 @@ impl Tool for ProjectDelete {
 
     async fn call(&self, ctx: &ToolContext, input: ProjectDeleteInput) -> Result<ProjectDeleteOutput, ToolError> {
         let p = ctx.store().project_find(&input.project)?;
-        let apps = ctx.store().app_list(Some(&p.id))?;
-        if !apps.is_empty() && !input.cascade {
-            let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
-            return Err(ToolError::conflict(format!(
-                "the project still has {} app(s) ({}); delete them first or pass cascade: true",
-                names.len(),
-                names.join(", ")
-            )));
-        }
-        for app in &apps {
-            ctx.deployer().app_removed(app).await?;
+        // Without cascade the store refuses a project with apps, atomically, and nothing
+        // runs to tear down; with it, the apps' containers and routes go first.
+        if input.cascade {
+            for app in ctx.store().app_list(Some(&p.id))? {
+                ctx.deployer().app_removed(&app).await?;
+            }
         }
         let deleted_apps = ctx.store().project_delete(&p.id, input.cascade)?;
         Ok(ProjectDeleteOutput {

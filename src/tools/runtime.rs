@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::apps::AppRefInput;
 use super::deployments::{DeployOutput, deploy_output};
 use crate::domain::{ResourceRef, Trigger, UntrustedText};
 use crate::registry::HttpMethod::{Get, Post};
@@ -13,13 +14,6 @@ pub struct AppStart;
 pub struct AppStop;
 pub struct AppRestart;
 pub struct AppLogs;
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AppRefInput {
-    /// App id or name.
-    pub app: ResourceRef,
-}
 
 #[derive(Serialize, JsonSchema)]
 pub struct AppStateOutput {

@@ -161,6 +161,18 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Creates project `project` and app `app` in it, asserting both succeed.
+    pub async fn seed_app(&self, project: &str, app: &str) {
+        let (status, body) = self
+            .call("project_create", serde_json::json!({ "name": project }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = self
+            .call("app_create", serde_json::json!({ "name": app, "project": project }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// An MCP client over streamable HTTP with `key` (rmcp's client).
     pub async fn mcp_client_with(
         &self,

@@ -128,6 +128,21 @@ impl Deployer {
         &self.inner.docker
     }
 
+    /// The Docker network of a project: `sh0-<project>-<installation>`, so that two sh0
+    /// servers sharing a daemon never share (or race to create) a network.
+    pub fn network_name(&self, project: &str) -> String {
+        let instance = &self.inner.instance;
+        format!("sh0-{project}-{}", &instance[instance.len().saturating_sub(12)..])
+    }
+
+    /// A project was deleted: its network goes too (best effort: a network still in use by
+    /// something outside sh0 stays, and is logged).
+    pub async fn project_removed(&self, project: &str) {
+        if let Err(e) = self.inner.docker.remove_network(&self.network_name(project)).await {
+            tracing::warn!(%project, error = %e, "could not remove the project's network");
+        }
+    }
+
     /// Where the upload endpoints stage archives.
     pub fn uploads_dir(&self) -> PathBuf {
         self.inner.data_dir.join("uploads")

@@ -109,8 +109,8 @@ async fn steps(
         .inner
         .store
         .project_find(&crate::domain::ResourceRef::Project(app.project_id.clone()))?;
-    let network = format!("sh0-{}", project.name);
-    d.docker().ensure_network(&network).await?;
+    let network = d.network_name(project.name.as_str());
+    d.docker().ensure_network(&network, &d.inner.instance).await?;
     let port = app.port.unwrap_or(80);
     let spec = ContainerSpec {
         name: format!("sh0-{}-{}", app.name, &dep.id.as_str()[4..16]),

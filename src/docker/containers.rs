@@ -55,28 +55,37 @@ pub struct ManagedContainer {
 }
 
 impl DockerClient {
-    /// Creates the project network if it does not exist.
-    pub async fn ensure_network(&self, name: &str) -> Result<(), DockerError> {
+    /// Creates the network `name` if it does not exist. Callers use names unique to their
+    /// installation (see `deploy`), and creation is serialized here, so no two networks
+    /// ever share a name (which Docker would allow, and then refuse to start containers on).
+    pub async fn ensure_network(&self, name: &str, instance: &str) -> Result<(), DockerError> {
         let d = self.docker().await?;
+        let _one = self.networks.lock().await;
         if d.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>)
             .await
             .is_ok()
         {
             return Ok(());
         }
-        let labels = HashMap::from([(LABEL_MANAGED.to_string(), "true".to_string())]);
-        match d
-            .create_network(NetworkCreateRequest {
-                name: name.to_owned(),
-                driver: Some("bridge".into()),
-                labels: Some(labels),
-                ..Default::default()
-            })
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Created concurrently by another deployment of the same project.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_INSTANCE.to_string(), instance.to_string()),
+        ]);
+        d.create_network(NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Removes a network; one that does not exist is already removed.
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        let d = self.docker().await?;
+        match d.remove_network(name).await {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -62,6 +62,9 @@ pub struct DaemonInfo {
 #[derive(Clone, Default)]
 pub struct DockerClient {
     inner: std::sync::Arc<OnceCell<Docker>>,
+    /// Held while a network is looked up and created: Docker (API 1.41) lets two networks
+    /// share a name, so check-then-create must not interleave.
+    networks: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerClient {

@@ -43,6 +43,64 @@ fn root_command(registry: &Registry) -> Command {
                 .help("Port of the built-in proxy that serves apps (0 disables it)"),
         )
         .arg(
+            Arg::new("https-port")
+                .long("https-port")
+                .env("SH0_HTTPS_PORT")
+                .value_parser(value_parser!(u16))
+                .default_value("443")
+                .help("Port of the proxy's HTTPS listener (0 disables TLS and automatic certificates)"),
+        )
+        .arg(
+            Arg::new("acme-directory")
+                .long("acme-directory")
+                .env("SH0_ACME_DIRECTORY")
+                .default_value(sh0::proxy::acme::LETS_ENCRYPT)
+                .help("ACME directory URL certificates are ordered from"),
+        )
+        .arg(
+            Arg::new("acme-email")
+                .long("acme-email")
+                .env("SH0_ACME_EMAIL")
+                .help("Contact address of the ACME account (expiry notices)"),
+        )
+        .arg(
+            Arg::new("acme-ca-root")
+                .long("acme-ca-root")
+                .env("SH0_ACME_CA_ROOT")
+                .value_parser(value_parser!(PathBuf))
+                .value_name("PEM-FILE")
+                .help("Trust this root for the ACME directory's HTTPS (a private or test CA)"),
+        )
+        .arg(
+            Arg::new("acme-renew-days")
+                .long("acme-renew-days")
+                .env("SH0_ACME_RENEW_DAYS")
+                .value_parser(value_parser!(u32))
+                .default_value("30")
+                .help("Renew a certificate when fewer than this many days of validity are left"),
+        )
+        .arg(
+            Arg::new("no-acme")
+                .long("no-acme")
+                .action(ArgAction::SetTrue)
+                .help("Obtain no certificates automatically; serve uploaded ones only"),
+        )
+        .arg(
+            Arg::new("panel-domain")
+                .long("panel-domain")
+                .env("SH0_PANEL_DOMAIN")
+                .value_parser(|s: &str| sh0::domain::DomainName::parse(s))
+                .help("Serve the API, docs and MCP through the proxy at this domain, with a certificate"),
+        )
+        .arg(
+            Arg::new("max-body-mb")
+                .long("max-body-mb")
+                .env("SH0_MAX_BODY_MB")
+                .value_parser(value_parser!(u64))
+                .default_value("512")
+                .help("Largest request body the proxy passes to an app, in MB (larger ones get 413)"),
+        )
+        .arg(
             Arg::new("base-domain")
                 .long("base-domain")
                 .env("SH0_BASE_DOMAIN")
@@ -109,6 +167,17 @@ async fn main() -> anyhow::Result<()> {
                     .cloned()
                     .unwrap_or_else(|| "localhost".into()),
                 http_port: *m.get_one::<u16>("http-port").context("--http-port")?,
+                https_port: *m.get_one::<u16>("https-port").context("--https-port")?,
+                acme: (!m.get_flag("no-acme")).then(|| sh0::proxy::AcmeSettings {
+                    directory: m.get_one::<String>("acme-directory").cloned().unwrap_or_default(),
+                    email: m.get_one::<String>("acme-email").cloned(),
+                    ca_root: m.get_one::<PathBuf>("acme-ca-root").cloned(),
+                    renew_before: std::time::Duration::from_secs(
+                        u64::from(*m.get_one::<u32>("acme-renew-days").unwrap_or(&30)) * 86_400,
+                    ),
+                }),
+                panel_domain: m.get_one::<sh0::domain::DomainName>("panel-domain").cloned(),
+                max_body_bytes: m.get_one::<u64>("max-body-mb").copied().unwrap_or(512) * 1024 * 1024,
                 base_images: sh0::build::BaseImages::default()
                     .with_overrides(
                         m.get_many::<String>("base-image")

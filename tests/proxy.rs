@@ -1,5 +1,8 @@
 //! The proxy in isolation, against local upstream servers: host routing, 404 and 503
-//! pages, X-Forwarded-* headers, streamed responses, WebSocket upgrades, and draining.
+//! pages, X-Forwarded-* headers, streamed responses, WebSocket upgrades, draining, TLS with
+//! SNI and ALPN (HTTP/2, WebSocket over TLS), body and time limits, and access metrics.
+
+mod common;
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocketUpgrade};
@@ -11,7 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use sh0::proxy::{ProxyServer, RoutingTable, Target, Upstream, serve_http, table::drain};
+use sh0::proxy::certs::ParsedCert;
+use sh0::proxy::{
+    ProxyConfig, ProxyServer, ProxyState, RoutingTable, Target, Upstream, serve_http, serve_https, table::drain, tls,
+};
 
 async fn upstream(release: Arc<tokio::sync::Notify>) -> SocketAddr {
     let app = Router::new()
@@ -37,6 +43,17 @@ async fn upstream(release: Arc<tokio::sync::Notify>) -> SocketAddr {
                     axum::body::Body::from_stream(body)
                 }
             }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/upload",
+            axum::routing::post(|body: bytes::Bytes| async move { body.len().to_string() }),
         )
         .route(
             "/ws",
@@ -184,4 +201,154 @@ async fn a_swap_drains_in_flight_requests_before_release() {
             .unwrap(),
         "drained"
     );
+}
+
+/// A proxy on plain HTTP and HTTPS with `config` and a certificate for `web.example.test`.
+async fn edge_proxy(table: Arc<RoutingTable>, config: ProxyConfig) -> (SocketAddr, SocketAddr, ProxyState, String) {
+    let ca = common::certs::TestCa::new("proxy test CA");
+    let leaf = ca.leaf(&["web.example.test"]);
+    let state = ProxyState::default();
+    let cert = ParsedCert::parse(&leaf.cert_pem, &leaf.key_pem).unwrap();
+    state.certs.replace(std::collections::HashMap::from([(
+        "web.example.test".to_string(),
+        cert.key,
+    )]));
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secure = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (p, s) = (plain.local_addr().unwrap(), secure.local_addr().unwrap());
+    let config = ProxyConfig {
+        http_port: p.port(),
+        https_port: Some(s.port()),
+        ..config
+    };
+    let server = ProxyServer::with(table, state.clone(), config);
+    tokio::spawn(serve_http(plain, server.clone(), CancellationToken::new()));
+    let tls_config = tls::server_config(state.certs.clone());
+    tokio::spawn(serve_https(secure, server, tls_config, CancellationToken::new()));
+    (p, s, state, ca.pem)
+}
+
+#[tokio::test]
+async fn tls_terminates_per_sni_with_h2_websockets_limits_and_metrics() {
+    let backend = upstream(Arc::new(tokio::sync::Notify::new())).await;
+    let table = Arc::new(RoutingTable::new("example.test"));
+    table.set("web", Target::Up(up("web", backend)));
+    let config = ProxyConfig {
+        max_body_bytes: 1024,
+        upstream_timeout: Duration::from_millis(500),
+        ..ProxyConfig::default()
+    };
+    let (plain, secure, state, root) = edge_proxy(table, config).await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(root.as_bytes()).unwrap()])
+        .resolve("web.example.test", secure)
+        .resolve("other.example.test", secure)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://web.example.test:{}", secure.port());
+
+    let r = client.get(format!("{base}/headers")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN picks h2");
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("127.0.0.1 https web.example.test:{}", secure.port())
+    );
+    // No certificate for a name: the handshake fails, nothing is served.
+    assert!(
+        client
+            .get(format!("https://other.example.test:{}/", secure.port()))
+            .send()
+            .await
+            .is_err()
+    );
+    // Plain HTTP for a name with a certificate redirects, except ACME challenges.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("http://{plain}/p?q=1"))
+        .header("host", "web.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], format!("{base}/p?q=1").as_str());
+    state.challenges.insert("tok", "tok.thumb");
+    let r = http
+        .get(format!("http://{plain}/.well-known/acme-challenge/tok"))
+        .header("host", "web.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (200, "tok.thumb".into())
+    );
+
+    // Body limit: declared too large, and streamed past the limit.
+    let r = client
+        .post(format!("{base}/upload"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = client
+        .post(format!("{base}/upload"))
+        .body(vec![b'x'; 512])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "512");
+    let chunks = futures::stream::iter((0..8).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 512])));
+    let r = client
+        .post(format!("{base}/upload"))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "a streamed body over the limit is cut off");
+    // An app slower than the upstream timeout gets 504.
+    let r = client.get(format!("{base}/slow")).send().await.unwrap();
+    assert_eq!(r.status(), 504);
+
+    // WebSocket over TLS (HTTP/1.1 upgrade after the handshake).
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates({
+                let mut roots = rustls::RootCertStore::empty();
+                use rustls_pki_types::pem::PemObject;
+                roots
+                    .add(rustls_pki_types::CertificateDer::from_pem_slice(root.as_bytes()).unwrap())
+                    .unwrap();
+                roots
+            })
+            .with_no_client_auth(),
+    ));
+    let tcp = tokio::net::TcpStream::connect(secure).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("web.example.test").unwrap();
+    let tls_stream = connector.connect(name, tcp).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(format!("wss://web.example.test:{}/ws", secure.port()), tls_stream)
+            .await
+            .expect("WebSocket over TLS");
+    ws.send(tokio_tungstenite::tungstenite::Message::Text("tls".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(),
+        "echo:tls"
+    );
+
+    let traffic = state.metrics.snapshot(Some("web"));
+    let web = &traffic[0];
+    assert!(web.requests >= 6, "{web:?}");
+    assert_eq!((web.status["1xx"], web.status["2xx"]), (1, 2), "{web:?}");
+    assert_eq!((web.status["4xx"], web.status["5xx"]), (2, 1), "{web:?}");
+    assert_eq!(web.proxy_errors, 3, "413 twice and 504 are the proxy's own: {web:?}");
+    assert!(web.latency_p99_ms.is_some());
 }

@@ -5,4 +5,4 @@ pub mod api_keys;
 pub mod secrets;
 
 pub use api_keys::{GeneratedKey, hash_key};
-pub use secrets::{MasterKey, SecretsError, env_context};
+pub use secrets::{MasterKey, SecretsError, cert_context, env_context};

@@ -28,6 +28,11 @@ pub fn env_context(app: &crate::domain::AppId, key: &crate::domain::EnvKey) -> S
     format!("env:{app}:{key}")
 }
 
+/// The context a certificate's private key is sealed under: its name and source.
+pub fn cert_context(hostname: &str, source: crate::domain::CertSource) -> String {
+    format!("cert:{hostname}:{}", source.as_str())
+}
+
 /// The AES-256 master key. Its `Debug` hides the bytes.
 #[derive(Clone)]
 pub struct MasterKey(Aes256Gcm);

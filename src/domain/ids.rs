@@ -85,6 +85,12 @@ prefixed_id!(
     "upl_",
     "Id of an uploaded source archive (`upl_` followed by 32 hex digits), as the upload endpoints return it."
 );
+prefixed_id!(DomainId, "dom_", "Domain id (`dom_` followed by 32 hex digits).");
+prefixed_id!(
+    CertificateId,
+    "crt_",
+    "Certificate id (`crt_` followed by 32 hex digits)."
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,16 @@
 //! Everything else depends on this module; it depends on nothing of sh0.
 
 pub mod access;
+pub mod certificate;
+pub use certificate::{AcmeState, CertSource};
+pub mod hostname;
+pub use hostname::DomainName;
 pub mod ids;
 pub mod names;
 pub mod secret;
 
 pub use access::{Role, Scope};
-pub use ids::{AppId, DeploymentId, KeyId, ProjectId, UploadId};
+pub use ids::{AppId, CertificateId, DeploymentId, DomainId, KeyId, ProjectId, UploadId};
 pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;

@@ -1,9 +1,18 @@
-//! The built-in reverse proxy: host-based routing to app containers, with atomic
-//! routing-table swaps and connection draining for blue-green deploys.
+//! The built-in reverse proxy, the whole edge of the server: host-based routing to app
+//! containers with atomic swaps and draining, custom domains and redirects, TLS with a
+//! certificate per name, ACME issuance and renewal, and access metrics.
 
+pub mod acme;
 mod body;
+pub mod certs;
+pub mod challenges;
+pub mod edge;
+pub mod metrics;
 mod server;
 pub mod table;
+pub mod tls;
 
-pub use server::{ProxyServer, serve_http};
-pub use table::{RoutingTable, Target, Upstream};
+pub use edge::{AcmeSettings, Edge, EdgeError};
+pub use metrics::Metrics;
+pub use server::{ProxyConfig, ProxyServer, ProxyState, serve_http, serve_https};
+pub use table::{HostRoute, Route, RoutingTable, Target, Upstream};

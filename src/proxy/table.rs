@@ -29,10 +29,40 @@ pub enum Target {
     },
 }
 
+/// What a custom host name leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRoute {
+    /// Served by this app.
+    App(String),
+    /// A permanent redirect to this host (www to apex and back).
+    Redirect(String),
+}
+
+/// The answer for a request's host.
+#[derive(Debug, Clone)]
+pub enum Route {
+    Serve(Target),
+    Redirect(String),
+}
+
+/// One immutable generation of the table.
+#[derive(Debug, Default, Clone)]
+struct Routes {
+    /// App name -> its target; the app's default host is `<app>.<base-domain>`.
+    apps: HashMap<String, Target>,
+    /// Custom domains.
+    hosts: HashMap<String, HostRoute>,
+    /// The panel's own domain, served by the API listener.
+    panel: Option<(String, Target)>,
+}
+
 pub struct RoutingTable {
     base_domain: String,
-    routes: RwLock<Arc<HashMap<String, Target>>>,
+    routes: RwLock<Arc<Routes>>,
 }
+
+/// The name metrics record requests to the panel under (never a valid app name).
+pub const PANEL_APP: &str = "(panel)";
 
 impl RoutingTable {
     pub fn new(base_domain: &str) -> Self {
@@ -51,58 +81,96 @@ impl RoutingTable {
         &self.base_domain
     }
 
-    /// Looks a request's `Host` up (case-insensitive, port ignored).
-    pub fn lookup(&self, host: &str) -> Option<Target> {
-        let host = host
-            .rsplit_once(':')
-            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h);
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.snapshot().get(&host).cloned()
+    /// Looks a request's `Host` up (case-insensitive, port ignored): custom domains first,
+    /// then the panel's domain, then `<app>.<base-domain>`.
+    pub fn lookup(&self, host: &str) -> Option<Route> {
+        let host = normalize_host(host);
+        let routes = self.snapshot();
+        match routes.hosts.get(&host) {
+            Some(HostRoute::App(app)) => {
+                let target = routes
+                    .apps
+                    .get(app)
+                    .cloned()
+                    .unwrap_or(Target::Unavailable { app: app.clone() });
+                return Some(Route::Serve(target));
+            }
+            Some(HostRoute::Redirect(to)) => return Some(Route::Redirect(to.clone())),
+            None => {}
+        }
+        if let Some((panel, target)) = &routes.panel
+            && *panel == host
+        {
+            return Some(Route::Serve(target.clone()));
+        }
+        let app = host.strip_suffix(&self.base_domain)?.strip_suffix('.')?;
+        routes.apps.get(app).cloned().map(Route::Serve)
     }
 
-    fn snapshot(&self) -> Arc<HashMap<String, Target>> {
+    fn snapshot(&self) -> Arc<Routes> {
         self.routes.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut HashMap<String, Target>)) {
+    fn update(&self, f: impl FnOnce(&mut Routes)) {
         let mut guard = self.routes.write().unwrap_or_else(|p| p.into_inner());
         let mut next = (**guard).clone();
         f(&mut next);
         *guard = Arc::new(next);
     }
 
-    /// Points the app's host at `target`; returns the upstream it replaced, if any.
+    /// Points the app at `target`; returns the upstream it replaced, if any.
     pub fn set(&self, app: &str, target: Target) -> Option<Arc<Upstream>> {
-        let host = self.default_host(app);
         let mut previous = None;
-        self.update(|m| {
-            if let Some(Target::Up(old)) = m.insert(host, target) {
+        self.update(|r| {
+            if let Some(Target::Up(old)) = r.apps.insert(app.to_owned(), target) {
                 previous = Some(old);
             }
         });
         previous
     }
 
-    /// Removes the app's host; returns its upstream, if it had one.
+    /// Removes the app; returns its upstream, if it had one.
     pub fn remove(&self, app: &str) -> Option<Arc<Upstream>> {
-        let host = self.default_host(app);
         let mut previous = None;
-        self.update(|m| {
-            if let Some(Target::Up(old)) = m.remove(&host) {
+        self.update(|r| {
+            if let Some(Target::Up(old)) = r.apps.remove(app) {
                 previous = Some(old);
             }
         });
         previous
+    }
+
+    /// Replaces every custom domain at once (they are few; the edge rebuilds them from the store).
+    pub fn set_hosts(&self, hosts: HashMap<String, HostRoute>) {
+        self.update(|r| r.hosts = hosts);
+    }
+
+    /// Serves the panel (the API listener at `addr`) at `host`.
+    pub fn set_panel(&self, host: &str, addr: SocketAddr) {
+        let target = Target::Up(Arc::new(Upstream {
+            app: PANEL_APP.to_owned(),
+            deployment: String::new(),
+            addr,
+        }));
+        self.update(|r| r.panel = Some((normalize_host(host), target)));
     }
 
     /// The upstream currently serving `app`.
     pub fn upstream_of(&self, app: &str) -> Option<Arc<Upstream>> {
-        match self.snapshot().get(&self.default_host(app)) {
+        match self.snapshot().apps.get(app) {
             Some(Target::Up(u)) => Some(u.clone()),
             _ => None,
         }
     }
+}
+
+/// Lowercase, without a port or a trailing dot.
+pub fn normalize_host(host: &str) -> String {
+    let host = host
+        .rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(h, _)| h);
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Waits until no request holds `old` any more, or `max` has passed. Returns whether it
@@ -132,7 +200,23 @@ mod tests {
             addr: "127.0.0.1:1".parse().unwrap(),
         });
         assert!(t.set("web", Target::Up(up.clone())).is_none());
-        assert!(matches!(t.lookup("WEB.example.com:8080"), Some(Target::Up(_))));
+        assert!(matches!(
+            t.lookup("WEB.example.com:8080"),
+            Some(Route::Serve(Target::Up(_)))
+        ));
+        t.set_hosts(HashMap::from([
+            ("shop.test".to_string(), HostRoute::App("web".into())),
+            ("www.shop.test".to_string(), HostRoute::Redirect("shop.test".into())),
+            ("new.test".to_string(), HostRoute::App("new".into())),
+        ]));
+        assert!(matches!(t.lookup("Shop.Test."), Some(Route::Serve(Target::Up(_)))));
+        assert!(matches!(t.lookup("www.shop.test"), Some(Route::Redirect(h)) if h == "shop.test"));
+        assert!(matches!(
+            t.lookup("new.test"),
+            Some(Route::Serve(Target::Unavailable { .. }))
+        ));
+        assert!(t.lookup("example.com").is_none());
+        assert!(t.lookup("a.web.example.com").is_none());
         let up2 = Arc::new(Upstream {
             app: "web".into(),
             deployment: "d2".into(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::{Adapter, Permission, Principal, ToolError};
 use crate::auth::MasterKey;
 use crate::deploy::Deployer;
+use crate::proxy::Edge;
 use crate::store::Store;
 
 /// Server settings tools may need to read.
@@ -20,14 +21,23 @@ pub struct ServerSettings {
     pub base_domain: String,
     /// The proxy's HTTP port (0: disabled).
     pub http_port: u16,
+    /// The proxy's HTTPS port (0: disabled).
+    pub https_port: u16,
 }
 
 impl ServerSettings {
-    /// The URL an app is reachable at through the proxy.
+    /// The URL an app is reachable at through the proxy, at its default host.
     pub fn app_url(&self, app: &str) -> String {
-        match self.http_port {
-            80 => format!("http://{app}.{}", self.base_domain),
-            port => format!("http://{app}.{}:{port}", self.base_domain),
+        self.host_url(&format!("{app}.{}", self.base_domain), false)
+    }
+
+    /// The URL of `host` through the proxy: HTTPS when it has a certificate to serve.
+    pub fn host_url(&self, host: &str, https: bool) -> String {
+        match (https && self.https_port != 0, self.https_port, self.http_port) {
+            (true, 443, _) => format!("https://{host}"),
+            (true, port, _) => format!("https://{host}:{port}"),
+            (false, _, 80) => format!("http://{host}"),
+            (false, _, port) => format!("http://{host}:{port}"),
         }
     }
 }
@@ -36,6 +46,8 @@ impl ServerSettings {
 pub struct Services {
     pub store: Arc<Store>,
     pub deployer: Deployer,
+    /// Custom domains, certificates, ACME and access metrics.
+    pub edge: Edge,
     pub master_key: MasterKey,
     pub settings: ServerSettings,
     pub started: Instant,
@@ -57,6 +69,10 @@ impl ToolContext {
 
     pub fn deployer(&self) -> &Deployer {
         &self.services.deployer
+    }
+
+    pub fn edge(&self) -> &Edge {
+        &self.services.edge
     }
 
     /// For permissions that depend on the input (e.g. `reveal: true`): the same policy

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::deploy::DeployError;
 use crate::docker::DockerError;
+use crate::proxy::EdgeError;
+use crate::proxy::acme::AcmeError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -114,6 +116,21 @@ impl From<DockerError> for ToolError {
             DockerError::Unreachable(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
             DockerError::NotFound(m) => Self::not_found(m),
             other => Self::new(ErrorKind::Unavailable, other.to_string()),
+        }
+    }
+}
+
+impl From<EdgeError> for ToolError {
+    fn from(e: EdgeError) -> Self {
+        match e {
+            EdgeError::Store(s) => s.into(),
+            // A refused certificate: the message says what is wrong with it.
+            EdgeError::Cert(c) => Self::invalid(c.to_string()),
+            EdgeError::Acme(AcmeError::Store(m)) => Self::internal(m),
+            // The CA's answer is the user's to read: why validation failed, a rate limit.
+            EdgeError::Acme(a) => Self::new(ErrorKind::Unavailable, a.to_string()),
+            EdgeError::AcmeDisabled => Self::new(ErrorKind::Unprocessable, e.to_string()),
+            EdgeError::Secrets(s) => Self::internal(s),
         }
     }
 }

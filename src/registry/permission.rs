@@ -21,6 +21,8 @@ pub enum Permission {
     /// Reading environment values in plaintext.
     EnvReveal,
     AuditRead,
+    /// Uploading, deleting and renewing TLS certificates (server-wide).
+    CertsWrite,
 }
 
 impl Permission {
@@ -35,6 +37,7 @@ impl Permission {
             Self::EnvWrite => "env_write",
             Self::EnvReveal => "env_reveal",
             Self::AuditRead => "audit_read",
+            Self::CertsWrite => "certs_write",
         }
     }
 
@@ -43,7 +46,7 @@ impl Permission {
         match self {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
-            Self::AuditRead => Role::Admin,
+            Self::AuditRead | Self::CertsWrite => Role::Admin,
         }
     }
 
@@ -51,7 +54,7 @@ impl Permission {
     pub fn min_scope(self) -> Scope {
         match self {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Scope::Read,
-            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite => Scope::Write,
+            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite => Scope::Write,
             // Plaintext secrets and the audit trail need an admin-scoped key.
             Self::EnvReveal | Self::AuditRead => Scope::Admin,
         }

@@ -19,7 +19,10 @@ use crate::adapters::{mcp, rest};
 use crate::auth::MasterKey;
 use crate::deploy::{DeploySettings, Deployer};
 use crate::docker::DockerClient;
-use crate::proxy::{ProxyServer, RoutingTable, serve_http};
+use crate::domain::DomainName;
+use crate::proxy::{
+    AcmeSettings, Edge, ProxyConfig, ProxyServer, ProxyState, RoutingTable, serve_http, serve_https, tls,
+};
 use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
 use crate::store::Store;
 
@@ -33,6 +36,8 @@ pub enum ServeError {
     Secrets(#[from] crate::auth::SecretsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("edge: {0}")]
+    Edge(#[from] crate::proxy::EdgeError),
     #[error("deploy engine: {0}")]
     Deploy(String),
     #[error("server stopped: {0}")]
@@ -51,6 +56,14 @@ pub struct ServeOptions {
     pub base_domain: String,
     /// The proxy's HTTP port; 0 disables it.
     pub http_port: u16,
+    /// The proxy's HTTPS port; 0 disables TLS (and with it ACME).
+    pub https_port: u16,
+    /// Automatic certificates; `None` serves uploaded certificates only.
+    pub acme: Option<AcmeSettings>,
+    /// The panel's own domain: the proxy serves the API and MCP there, with a certificate.
+    pub panel_domain: Option<DomainName>,
+    /// Request bodies larger than this get 413 from the proxy.
+    pub max_body_bytes: u64,
     /// Base images of generated Dockerfiles.
     pub base_images: crate::build::BaseImages,
 }
@@ -75,12 +88,21 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         "::1".into(),
         opts.listen.ip().to_string(),
     ];
-    for h in defaults.iter().chain(&opts.hosts) {
-        if !hosts.contains(h) {
-            hosts.push(h.clone());
+    let panel = opts.panel_domain.iter().map(|d| d.to_string());
+    for h in defaults.iter().cloned().chain(opts.hosts.iter().cloned()).chain(panel) {
+        if !hosts.contains(&h) {
+            hosts.push(h);
         }
     }
     let routes = Arc::new(RoutingTable::new(&opts.base_domain));
+    let edge = Edge::new(
+        store.clone(),
+        master_key.clone(),
+        routes.clone(),
+        ProxyState::default(),
+        opts.acme.clone().filter(|_| opts.https_port != 0),
+        opts.panel_domain.clone(),
+    );
     let deployer = Deployer::new(
         store.clone(),
         DockerClient::new(),
@@ -96,6 +118,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     Ok(Services {
         store,
         deployer,
+        edge,
         master_key,
         settings: ServerSettings {
             data_dir: opts.data_dir.clone(),
@@ -103,6 +126,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
             hosts,
             base_domain: opts.base_domain.clone(),
             http_port: opts.http_port,
+            https_port: opts.https_port,
         },
         started: Instant::now(),
         started_at: crate::domain::now_rfc3339(),
@@ -137,23 +161,40 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if let Err(e) = services.deployer.reconcile().await {
         tracing::error!(error = %e, "reconciliation at start failed");
     }
+    services.edge.load()?;
     let shutdown = CancellationToken::new();
-    let mut proxy_task = None;
+    let mut tasks = Vec::new();
+    let proxy = ProxyServer::with(
+        services.deployer.routes().clone(),
+        services.edge.state().clone(),
+        ProxyConfig {
+            http_port: opts.http_port,
+            https_port: (opts.https_port != 0).then_some(opts.https_port),
+            max_body_bytes: opts.max_body_bytes,
+            ..ProxyConfig::default()
+        },
+    );
     if opts.http_port != 0 {
-        let addr = SocketAddr::new(opts.listen.ip(), opts.http_port);
-        let addr = if opts.listen.ip().is_loopback() {
-            addr
-        } else {
-            SocketAddr::from(([0, 0, 0, 0], opts.http_port))
-        };
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Listen { addr, source })?;
-        tracing::info!("proxy listening on http://{addr} (apps at <app>.{})", opts.base_domain);
-        let proxy = ProxyServer::new(services.deployer.routes().clone());
-        proxy_task = Some(tokio::spawn(serve_http(listener, proxy, shutdown.clone())));
+        let listener = bind_public(&opts, opts.http_port).await?;
+        tracing::info!(
+            "proxy listening on http://{} (apps at <app>.{})",
+            listener.local_addr().map_err(ServeError::Serve)?,
+            opts.base_domain
+        );
+        tasks.push(tokio::spawn(serve_http(listener, proxy.clone(), shutdown.clone())));
     }
-    let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services);
+    if opts.https_port != 0 {
+        let listener = bind_public(&opts, opts.https_port).await?;
+        tracing::info!(
+            "proxy listening on https://{} (ACME: {})",
+            listener.local_addr().map_err(ServeError::Serve)?,
+            services.edge.acme().map_or("off", |a| a.directory.as_str())
+        );
+        let tls = tls::server_config(services.edge.state().certs.clone());
+        tasks.push(tokio::spawn(serve_https(listener, proxy, tls, shutdown.clone())));
+    }
+    tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
+    let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services.clone());
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -161,6 +202,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    if let Some(panel) = &opts.panel_domain {
+        let local = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        services.deployer.routes().set_panel(panel.as_str(), local);
+        tracing::info!("the panel is served by the proxy at {panel}");
+    }
     tracing::info!(
         "sh0 {} listening on http://{addr} (API /api/v1, docs /api/v1/docs, MCP /mcp)",
         env!("CARGO_PKG_VERSION")
@@ -176,10 +226,23 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     })
     .await
     .map_err(ServeError::Serve);
-    if let Some(t) = proxy_task {
+    for t in tasks {
         let _ = t.await;
     }
     result
+}
+
+/// Binds a proxy port: on the listen address when that is loopback (a local or test
+/// server), else on every interface.
+async fn bind_public(opts: &ServeOptions, port: u16) -> Result<tokio::net::TcpListener, ServeError> {
+    let addr = if opts.listen.ip().is_loopback() {
+        SocketAddr::new(opts.listen.ip(), port)
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], port))
+    };
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen { addr, source })
 }
 
 async fn shutdown_signal() {

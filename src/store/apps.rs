@@ -157,14 +157,7 @@ impl Store {
     pub fn app_delete(&self, id: &AppId) -> StoreResult<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM env_vars WHERE app_id = ?1", [id.as_str()])?;
-        tx.execute(
-            "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_id = ?1)",
-            [id.as_str()],
-        )?;
-        tx.execute("DELETE FROM deployments WHERE app_id = ?1", [id.as_str()])?;
-        let n = tx.execute("DELETE FROM apps WHERE id = ?1", [id.as_str()])?;
-        if n == 0 {
+        if delete_app_rows(&tx, id.as_str())? == 0 {
             return Err(StoreError::NotFound(format!("app `{id}`")));
         }
         tx.commit()?;
@@ -174,4 +167,23 @@ impl Store {
     pub fn app_count(&self) -> StoreResult<i64> {
         Ok(self.conn().query_row("SELECT COUNT(*) FROM apps", [], |r| r.get(0))?)
     }
+}
+
+/// Deletes an app and everything that belongs to it inside `tx`: environment, deployments
+/// and their logs, domains with their ACME state and automatic certificates (uploaded
+/// certificates stay: the user brought them and may attach the name again). Returns the
+/// number of app rows deleted.
+pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
+    const STATEMENTS: [&str; 6] = [
+        "DELETE FROM env_vars WHERE app_id = ?1",
+        "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_id = ?1)",
+        "DELETE FROM deployments WHERE app_id = ?1",
+        "DELETE FROM acme_status WHERE hostname IN (SELECT hostname FROM domains WHERE app_id = ?1)",
+        "DELETE FROM certificates WHERE source = 'acme' AND hostname IN (SELECT hostname FROM domains WHERE app_id = ?1)",
+        "DELETE FROM domains WHERE app_id = ?1",
+    ];
+    for sql in STATEMENTS {
+        tx.execute(sql, [id])?;
+    }
+    tx.execute("DELETE FROM apps WHERE id = ?1", [id])
 }

@@ -98,6 +98,40 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 4: the edge: custom domains, certificates (private keys sealed), ACME order state.
+    r#"
+    CREATE TABLE domains (
+        id          TEXT PRIMARY KEY,
+        app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        hostname    TEXT NOT NULL UNIQUE,
+        redirect_to TEXT,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX domains_app ON domains(app_id);
+    CREATE TABLE certificates (
+        id          TEXT PRIMARY KEY,
+        hostname    TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        names       TEXT NOT NULL,
+        chain_pem   TEXT NOT NULL,
+        key_sealed  BLOB NOT NULL,
+        issuer      TEXT NOT NULL,
+        serial      TEXT NOT NULL,
+        not_before  TEXT NOT NULL,
+        not_after   TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        UNIQUE (hostname, source)
+    );
+    CREATE TABLE acme_status (
+        hostname        TEXT PRIMARY KEY,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        orders          INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at TEXT,
+        updated_at      TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -5,6 +5,10 @@
 mod apps;
 pub use apps::AppChanges;
 mod audit;
+mod certs;
+pub use certs::{AcmeStatus, CertRow};
+mod domains;
+pub use domains::DomainRow;
 mod deployments;
 mod env;
 pub use env::SealedVar;

@@ -106,28 +106,28 @@ impl Store {
     pub fn project_delete(&self, id: &ProjectId, cascade: bool) -> StoreResult<Vec<String>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let apps: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT name FROM apps WHERE project_id = ?1 ORDER BY name")?;
-            stmt.query_map([id.as_str()], |r| r.get(0))?.collect::<Result<_, _>>()?
+        let apps: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, name FROM apps WHERE project_id = ?1 ORDER BY name")?;
+            stmt.query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
         };
+        let names: Vec<String> = apps.iter().map(|(_, name)| name.clone()).collect();
         if !apps.is_empty() && !cascade {
             return Err(StoreError::Conflict(format!(
                 "the project still has {} app(s) ({}); delete them first or pass cascade: true",
-                apps.len(),
-                apps.join(", ")
+                names.len(),
+                names.join(", ")
             )));
         }
-        tx.execute(
-            "DELETE FROM env_vars WHERE app_id IN (SELECT id FROM apps WHERE project_id = ?1)",
-            [id.as_str()],
-        )?;
-        tx.execute("DELETE FROM apps WHERE project_id = ?1", [id.as_str()])?;
+        for (app, _) in &apps {
+            super::apps::delete_app_rows(&tx, app)?;
+        }
         let n = tx.execute("DELETE FROM projects WHERE id = ?1", [id.as_str()])?;
         if n == 0 {
             return Err(StoreError::NotFound(format!("project `{id}`")));
         }
         tx.commit()?;
-        Ok(apps)
+        Ok(names)
     }
 
     pub fn project_count(&self) -> StoreResult<i64> {

@@ -299,6 +299,9 @@ impl Tool for AppDelete {
         let app = ctx.store().app_find(&input.app)?;
         ctx.deployer().app_removed(&app).await?;
         ctx.store().app_delete(&app.id)?;
+        // Its domains went with it (ON DELETE CASCADE): drop their routes and counters.
+        ctx.edge().domains_changed()?;
+        ctx.edge().state().metrics.forget(app.name.as_str());
         Ok(AppDeleteOutput {
             deleted: app.name.to_string(),
         })

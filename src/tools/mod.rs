@@ -3,12 +3,15 @@
 
 mod apps;
 mod audit;
+mod certs;
 mod checks;
 mod deployments;
+mod domains;
 mod env;
 mod projects;
 mod runtime;
 mod system;
+mod traffic;
 
 use std::sync::Arc;
 
@@ -41,5 +44,14 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(env::EnvList),
         erase(audit::AuditList),
         erase(checks::ProjectCheck),
+        erase(domains::DomainAdd),
+        erase(domains::DomainList),
+        erase(domains::DomainRemove),
+        erase(domains::DomainVerify),
+        erase(certs::CertList),
+        erase(certs::CertUpload),
+        erase(certs::CertDelete),
+        erase(certs::CertRenew),
+        erase(traffic::AppTraffic),
     ]
 }

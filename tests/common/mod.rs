@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod docker;
+pub mod pebble;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// The proxy's port.
     pub http_port: u16,
+    /// The proxy's HTTPS port.
+    pub https_port: u16,
     api_port: u16,
     child: Child,
 }
@@ -43,16 +47,17 @@ impl Server {
     /// Starts a server with extra `sh0 serve` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (api_port, http_port) = (free_port(), free_port());
+        let (api_port, http_port, https_port) = (free_port(), free_port(), free_port());
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         std::fs::write(dir.path().join("extra-args"), extra.join("\n")).unwrap();
-        let child = spawn(dir.path(), api_port, http_port);
+        let child = spawn(dir.path(), api_port, http_port, https_port);
         let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token")).expect("bootstrap token");
         Self {
             url: format!("http://127.0.0.1:{api_port}"),
             token: token.trim().to_owned(),
             dir,
             http_port,
+            https_port,
             api_port,
             child,
         }
@@ -67,7 +72,7 @@ impl Server {
     /// Starts the server again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.kill9();
-        self.child = spawn(self.dir.path(), self.api_port, self.http_port);
+        self.child = spawn(self.dir.path(), self.api_port, self.http_port, self.https_port);
     }
 
     /// A request through the proxy to `<app>.localhost`.
@@ -205,13 +210,40 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server and removes what it left in Docker (its containers and networks,
+    /// found by its installation id), so that test runs do not pile them up on the daemon.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let instance: Option<String> = rusqlite::Connection::open(self.data_dir().join("sh0.db"))
+            .and_then(|c| c.query_row("SELECT value FROM settings WHERE key = 'instance_id'", [], |r| r.get(0)))
+            .ok();
+        let Some(instance) = instance else { return };
+        let filter = format!("label=sh0.instance={instance}");
+        for (list, remove) in [
+            (vec!["ps", "-aq", "--filter", &filter], vec!["rm", "-f"]),
+            (vec!["network", "ls", "-q", "--filter", &filter], vec!["network", "rm"]),
+        ] {
+            let Ok(out) = Command::new("docker").args(&list).output() else {
+                return;
+            };
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(&remove)
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 
-fn spawn(dir: &Path, api_port: u16, http_port: u16) -> Child {
+fn spawn(dir: &Path, api_port: u16, http_port: u16, https_port: u16) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -225,6 +257,8 @@ fn spawn(dir: &Path, api_port: u16, http_port: u16) -> Child {
             &format!("127.0.0.1:{api_port}"),
             "--http-port",
             &http_port.to_string(),
+            "--https-port",
+            &https_port.to_string(),
         ])
         .args(
             std::fs::read_to_string(dir.join("extra-args"))
@@ -246,7 +280,7 @@ fn spawn(dir: &Path, api_port: u16, http_port: u16) -> Child {
     child
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

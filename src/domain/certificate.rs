@@ -1,0 +1,50 @@
+//! Where a certificate came from and where an ACME order stands: the states the edge
+//! reports through `cert_list` and `domain_list`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Who provides a certificate. An uploaded one wins over an ACME one for the same name
+/// and is never renewed by sh0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertSource {
+    Acme,
+    Uploaded,
+}
+
+/// The automatic-certificate state of one domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AcmeState {
+    /// Waiting for its first (or next) order.
+    Pending,
+    /// An order is running now.
+    Issuing,
+    /// A certificate was issued; renewal happens before it expires.
+    Valid,
+    /// The last order failed; `last_error` says why and `next_attempt_at` when it is retried.
+    Failed,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+        }
+        impl TryFrom<String> for $t {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                match s.as_str() {
+                    $($s => Ok(Self::$v),)+
+                    other => Err(format!("unknown {} `{other}`", stringify!($t))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(CertSource { Acme => "acme", Uploaded => "uploaded" });
+text_enum!(AcmeState { Pending => "pending", Issuing => "issuing", Valid => "valid", Failed => "failed" });

@@ -1,0 +1,368 @@
+//! The edge service: keeps the proxy's custom hosts and certificates in step with the store,
+//! validates certificates users upload, and obtains and renews the others through ACME in
+//! the background, one order at a time, with backoff after failures. Serving never waits
+//! for any of it: routes and certificates are swapped in atomically when ready.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::{Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+pub use super::acme::AcmeSettings;
+use super::acme::{AcmeClient, AcmeError};
+use super::certs::{CertError, ParsedCert, name_matches, rfc3339};
+use super::{HostRoute, ProxyState, RoutingTable};
+use crate::auth::{MasterKey, SecretsError, cert_context};
+use crate::domain::{AcmeState, CertSource, CertificateId, DomainName, now_rfc3339};
+use crate::store::{AcmeStatus, CertRow, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    #[error(transparent)]
+    Acme(#[from] AcmeError),
+    #[error("a stored certificate key could not be opened: {0}")]
+    Secrets(#[from] SecretsError),
+    /// Automatic certificates are off (no HTTPS port, or ACME disabled).
+    #[error("automatic certificates are disabled on this server (start it with an HTTPS port and ACME enabled)")]
+    AcmeDisabled,
+}
+
+/// How often the background loop looks for certificates to obtain or renew.
+const CHECK_EVERY: Duration = Duration::from_secs(600);
+
+struct Inner {
+    store: Arc<Store>,
+    master_key: MasterKey,
+    routes: Arc<RoutingTable>,
+    state: ProxyState,
+    acme: Option<AcmeSettings>,
+    /// The panel's own domain, which gets a certificate like an app's.
+    panel: Option<DomainName>,
+    client: Mutex<Option<Arc<AcmeClient>>>,
+    /// Held for the length of an order: one at a time keeps well inside CA rate limits.
+    ordering: Mutex<()>,
+    wake: Notify,
+}
+
+/// The edge's handle; cheap to clone.
+#[derive(Clone)]
+pub struct Edge {
+    inner: Arc<Inner>,
+}
+
+impl Edge {
+    pub fn new(
+        store: Arc<Store>,
+        master_key: MasterKey,
+        routes: Arc<RoutingTable>,
+        state: ProxyState,
+        acme: Option<AcmeSettings>,
+        panel: Option<DomainName>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                master_key,
+                routes,
+                state,
+                acme,
+                panel,
+                client: Mutex::default(),
+                ordering: Mutex::default(),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> &ProxyState {
+        &self.inner.state
+    }
+
+    pub fn acme(&self) -> Option<&AcmeSettings> {
+        self.inner.acme.as_ref()
+    }
+
+    pub fn panel(&self) -> Option<&DomainName> {
+        self.inner.panel.as_ref()
+    }
+
+    /// At start: orders a stop interrupted are pending again; routes and certificates load.
+    pub fn load(&self) -> Result<(), EdgeError> {
+        self.inner.store.acme_reset_interrupted()?;
+        self.sync_routes()?;
+        self.reload_certs()
+    }
+
+    /// Rebuilds the proxy's custom hosts from the store.
+    pub fn sync_routes(&self) -> Result<(), EdgeError> {
+        let store = &self.inner.store;
+        let names: HashMap<_, _> = store
+            .app_list(None)?
+            .into_iter()
+            .map(|a| (a.id, a.name.to_string()))
+            .collect();
+        let hosts = store
+            .domain_list(None)?
+            .into_iter()
+            .filter_map(|d| {
+                let route = match d.redirect_to {
+                    Some(to) => HostRoute::Redirect(to.to_string()),
+                    None => HostRoute::App(names.get(&d.app_id)?.clone()),
+                };
+                Some((d.hostname.to_string(), route))
+            })
+            .collect();
+        self.inner.routes.set_hosts(hosts);
+        Ok(())
+    }
+
+    /// Rebuilds the set of certificates the HTTPS listener serves. An uploaded certificate
+    /// wins over an ACME one for the same name; expired ones are left out, so plain HTTP
+    /// keeps working for their names instead of redirecting to a broken HTTPS.
+    pub fn reload_certs(&self) -> Result<(), EdgeError> {
+        let now = OffsetDateTime::now_utc();
+        let mut rows = self.inner.store.cert_list()?;
+        rows.sort_by_key(|r| r.source == CertSource::Uploaded);
+        let mut served = HashMap::new();
+        for row in rows {
+            match self.open(&row) {
+                Ok(parsed) if parsed.not_after > now => {
+                    for name in parsed.names {
+                        served.insert(name, parsed.key.clone());
+                    }
+                }
+                Ok(_) => tracing::warn!(certificate = %row.id, host = %row.hostname, "certificate expired; not served"),
+                Err(e) => tracing::error!(certificate = %row.id, error = %e, "stored certificate unusable"),
+            }
+        }
+        self.inner.state.certs.replace(served);
+        Ok(())
+    }
+
+    fn open(&self, row: &CertRow) -> Result<ParsedCert, EdgeError> {
+        let key = self
+            .inner
+            .master_key
+            .open(&row.key_sealed, &cert_context(row.hostname.as_str(), row.source))?;
+        let key = String::from_utf8(key).map_err(|_| SecretsError::Decrypt)?;
+        Ok(ParsedCert::parse(&row.chain_pem, &key)?)
+    }
+
+    /// Validates a certificate the user brings for `domain` and serves it at once. Nothing
+    /// is stored when it is refused.
+    pub fn upload(&self, domain: &DomainName, chain_pem: &str, key_pem: &str) -> Result<CertRow, EdgeError> {
+        let parsed = ParsedCert::parse(chain_pem, key_pem)?;
+        parsed.check_usable_for(domain.as_str(), OffsetDateTime::now_utc())?;
+        let row = self.put(domain, CertSource::Uploaded, chain_pem, key_pem, &parsed)?;
+        self.reload_certs()?;
+        Ok(row)
+    }
+
+    fn put(
+        &self,
+        domain: &DomainName,
+        source: CertSource,
+        chain_pem: &str,
+        key_pem: &str,
+        parsed: &ParsedCert,
+    ) -> Result<CertRow, EdgeError> {
+        let row = CertRow {
+            id: CertificateId::generate(),
+            hostname: domain.clone(),
+            source,
+            names: parsed.names.clone(),
+            chain_pem: chain_pem.to_owned(),
+            key_sealed: self
+                .inner
+                .master_key
+                .seal(key_pem.as_bytes(), &cert_context(domain.as_str(), source)),
+            issuer: parsed.issuer.clone(),
+            serial: parsed.serial.clone(),
+            not_before: rfc3339(parsed.not_before),
+            not_after: rfc3339(parsed.not_after),
+            created_at: now_rfc3339(),
+        };
+        self.inner.store.cert_put(&row)?;
+        Ok(row)
+    }
+
+    /// Deletes a certificate; an ACME one for a name that still wants one is ordered again.
+    pub fn delete_cert(&self, id: &CertificateId) -> Result<bool, EdgeError> {
+        let deleted = self.inner.store.cert_delete(id)?;
+        self.reload_certs()?;
+        self.wake();
+        Ok(deleted)
+    }
+
+    /// Domains and the panel changed: routes now, certificates soon.
+    pub fn domains_changed(&self) -> Result<(), EdgeError> {
+        self.sync_routes()?;
+        self.reload_certs()?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Tells the background loop to look for work now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The names that want an automatic certificate: every domain and the panel's.
+    fn wanted(&self) -> Result<Vec<DomainName>, EdgeError> {
+        let mut names: Vec<DomainName> = self
+            .inner
+            .store
+            .domain_list(None)?
+            .into_iter()
+            .map(|d| d.hostname)
+            .collect();
+        names.extend(self.inner.panel.clone());
+        Ok(names)
+    }
+
+    /// The ACME state of every name, by name.
+    pub fn acme_statuses(&self) -> Result<HashMap<String, AcmeStatus>, EdgeError> {
+        Ok(self
+            .inner
+            .store
+            .acme_status_all()?
+            .into_iter()
+            .map(|s| (s.hostname.clone(), s))
+            .collect())
+    }
+
+    /// Whether `host` needs an order now: no usable certificate covers it, or its ACME
+    /// certificate is within the renewal window — and it is not backing off after a failure.
+    fn due(&self, host: &str, certs: &[CertRow], status: Option<&AcmeStatus>, now: OffsetDateTime) -> bool {
+        let renew_before = self.inner.acme.as_ref().map_or(Duration::ZERO, |a| a.renew_before);
+        let until = |c: &CertRow| OffsetDateTime::parse(&c.not_after, &Rfc3339).unwrap_or(now);
+        let uploaded = certs.iter().any(|c| {
+            c.source == CertSource::Uploaded && c.names.iter().any(|n| name_matches(n, host)) && until(c) > now
+        });
+        if uploaded {
+            return false;
+        }
+        let fresh = certs
+            .iter()
+            .any(|c| c.source == CertSource::Acme && c.hostname.as_str() == host && until(c) - renew_before > now);
+        if fresh {
+            return false;
+        }
+        let waiting = status
+            .filter(|s| s.state == AcmeState::Failed)
+            .and_then(|s| s.next_attempt_at.as_deref())
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .is_some_and(|next| next > now);
+        !waiting
+    }
+
+    /// The background loop: obtains missing certificates and renews expiring ones, on
+    /// start, every ten minutes and whenever a domain changes, until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if self.inner.acme.is_none() {
+            return;
+        }
+        loop {
+            if let Err(e) = self.pass(&shutdown).await {
+                tracing::warn!(error = %e, "certificate check failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(CHECK_EVERY) => {}
+            }
+        }
+    }
+
+    async fn pass(&self, shutdown: &CancellationToken) -> Result<(), EdgeError> {
+        let now = OffsetDateTime::now_utc();
+        let certs = self.inner.store.cert_list()?;
+        let statuses = self.acme_statuses()?;
+        for host in self.wanted()? {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if self.due(host.as_str(), &certs, statuses.get(host.as_str()), now) {
+                // A failure is recorded with its backoff; the other names go on.
+                let _ = self.issue(&host).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Places an order for `host` now and serves the certificate it yields. Used by the
+    /// background loop and by `cert_renew`.
+    pub async fn issue(&self, host: &DomainName) -> Result<CertRow, EdgeError> {
+        let settings = self.inner.acme.as_ref().ok_or(EdgeError::AcmeDisabled)?;
+        let _one = self.inner.ordering.lock().await;
+        let store = &self.inner.store;
+        store.acme_mark_issuing(host.as_str())?;
+        tracing::info!(%host, directory = %settings.directory, "ordering a certificate");
+        let result = async {
+            let client = self.client(settings).await?;
+            let issued = client.order(host.as_str(), &self.inner.state.challenges).await?;
+            let parsed = ParsedCert::parse(&issued.chain_pem, &issued.key_pem)?;
+            parsed.check_usable_for(host.as_str(), OffsetDateTime::now_utc())?;
+            self.put(host, CertSource::Acme, &issued.chain_pem, &issued.key_pem, &parsed)
+        }
+        .await;
+        match result {
+            Ok(row) => {
+                store.acme_record_success(host.as_str())?;
+                self.reload_certs()?;
+                tracing::info!(%host, not_after = %row.not_after, "certificate issued");
+                Ok(row)
+            }
+            Err(e) => {
+                let attempts = self.acme_statuses()?.get(host.as_str()).map_or(0, |s| s.attempts) + 1;
+                let next = OffsetDateTime::now_utc() + backoff(attempts, &e);
+                store.acme_record_failure(host.as_str(), &e.to_string(), &rfc3339(next))?;
+                tracing::warn!(%host, error = %e, retry_at = %rfc3339(next), "certificate order failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn client(&self, settings: &AcmeSettings) -> Result<Arc<AcmeClient>, EdgeError> {
+        let mut cached = self.inner.client.lock().await;
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
+        let client = Arc::new(AcmeClient::connect(settings, &self.inner.store, &self.inner.master_key).await?);
+        *cached = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// How long to wait after the `attempts`-th failure in a row: a minute, doubling, at most
+/// six hours; at least an hour when the CA said we are rate limited.
+fn backoff(attempts: u32, error: &EdgeError) -> Duration {
+    let exp = Duration::from_secs(60).saturating_mul(1u32 << attempts.saturating_sub(1).min(9));
+    let wait = exp.min(Duration::from_secs(6 * 3600));
+    match error {
+        EdgeError::Acme(AcmeError::RateLimited(_)) => wait.max(Duration::from_secs(3600)),
+        _ => wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let other = EdgeError::AcmeDisabled;
+        assert_eq!(backoff(1, &other), Duration::from_secs(60));
+        assert_eq!(backoff(3, &other), Duration::from_secs(240));
+        assert_eq!(backoff(30, &other), Duration::from_secs(6 * 3600));
+        let limited = EdgeError::Acme(AcmeError::RateLimited("slow down".into()));
+        assert_eq!(backoff(1, &limited), Duration::from_secs(3600));
+    }
+}

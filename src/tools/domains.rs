@@ -1,0 +1,376 @@
+//! Custom domains: attach a name to an app (optionally with its www/apex partner as a
+//! redirect), list them with their certificate state, remove them, and check that a name
+//! reaches this server. Attaching a name is all it takes to get HTTPS: the edge orders a
+//! certificate in the background.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::domain::{AcmeState, CertSource, DomainName, ResourceRef};
+use crate::registry::HttpMethod::{Delete, Get, Post};
+use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::store::DomainRow;
+
+pub struct DomainAdd;
+pub struct DomainList;
+pub struct DomainRemove;
+pub struct DomainVerify;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainAddInput {
+    /// App id or name.
+    pub app: ResourceRef,
+    /// The domain to serve the app at, e.g. shop.example.com.
+    pub domain: DomainName,
+    /// Also attach the name's www partner (www.example.com for example.com, example.com for
+    /// www.example.com) as a permanent redirect to `domain`.
+    #[serde(default)]
+    pub www_redirect: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainListInput {
+    /// Only this app's domains (id or name); all domains when absent.
+    #[serde(default)]
+    pub app: Option<ResourceRef>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainRemoveInput {
+    /// App id or name.
+    pub app: ResourceRef,
+    /// The domain to detach; names that redirect to it are detached with it.
+    pub domain: DomainName,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainVerifyInput {
+    /// The domain to check.
+    pub domain: DomainName,
+}
+
+/// The automatic-certificate state of a domain.
+#[derive(Serialize, JsonSchema)]
+pub struct AcmeView {
+    pub state: AcmeState,
+    /// Orders placed for this name so far.
+    pub orders: u32,
+    /// Why the last order failed (the certificate authority's words).
+    pub last_error: Option<String>,
+    /// When a failed order is retried (RFC 3339).
+    pub next_attempt_at: Option<String>,
+}
+
+/// The certificate serving a domain.
+#[derive(Serialize, JsonSchema)]
+pub struct ServingCert {
+    pub id: String,
+    pub source: CertSource,
+    pub not_after: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DomainView {
+    pub domain: String,
+    pub app: String,
+    /// Requests for this name are redirected (308) to this one.
+    pub redirect_to: Option<String>,
+    /// Where the domain is served: https:// once a certificate is in place.
+    pub url: String,
+    /// Whether HTTPS is served for this name now (plain HTTP then redirects to it).
+    pub https: bool,
+    pub certificate: Option<ServingCert>,
+    /// `null` when automatic certificates are disabled or no order was placed yet.
+    pub acme: Option<AcmeView>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DomainsOutput {
+    pub domains: Vec<DomainView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DomainRemoveOutput {
+    /// The names detached.
+    pub removed: Vec<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct DomainVerifyOutput {
+    pub domain: String,
+    /// The addresses the name resolves to from this server.
+    pub addresses: Vec<String>,
+    /// Whether a request for the name reached this server's proxy.
+    pub reaches_this_server: bool,
+    /// What was found, and what to do when the name does not reach this server.
+    pub detail: String,
+}
+
+/// Describes domain rows with their serving certificate and ACME state.
+fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, ToolError> {
+    let apps: std::collections::HashMap<_, _> = ctx
+        .store()
+        .app_list(None)?
+        .into_iter()
+        .map(|a| (a.id, a.name.to_string()))
+        .collect();
+    let certs = ctx.store().cert_list()?;
+    let statuses = ctx.edge().acme_statuses()?;
+    let served = &ctx.edge().state().certs;
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            let host = d.hostname.as_str();
+            let https = served.covers(host);
+            let certificate = certs
+                .iter()
+                .filter(|c| c.names.iter().any(|n| crate::proxy::certs::name_matches(n, host)))
+                .max_by_key(|c| (c.source == CertSource::Uploaded, c.not_after.clone()))
+                .map(|c| ServingCert {
+                    id: c.id.to_string(),
+                    source: c.source,
+                    not_after: c.not_after.clone(),
+                });
+            DomainView {
+                domain: host.to_owned(),
+                app: apps.get(&d.app_id).cloned().unwrap_or_default(),
+                redirect_to: d.redirect_to.as_ref().map(ToString::to_string),
+                url: ctx.services.settings.host_url(host, https),
+                https,
+                certificate,
+                acme: statuses.get(host).map(|s| AcmeView {
+                    state: s.state,
+                    orders: s.orders,
+                    last_error: s.last_error.clone(),
+                    next_attempt_at: s.next_attempt_at.clone(),
+                }),
+                created_at: d.created_at,
+            }
+        })
+        .collect())
+}
+
+#[async_trait]
+impl Tool for DomainAdd {
+    type Input = DomainAddInput;
+    type Output = DomainsOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "domain_add",
+            title: "Attach a domain to an app",
+            description: "Serve an app at a custom domain. Point the domain's DNS (A/AAAA) at this server first; \
+                          sh0 then obtains an HTTPS certificate automatically in the background (see domain_list \
+                          for its state). With www_redirect the www/apex partner of the name is attached too and \
+                          redirects to it. Returns the domains attached.",
+            safety: Safety::Write,
+            permission: Permission::AppsWrite,
+            http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/domains")),
+            cli: &["domain", "add"],
+            idempotent: false,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DomainAddInput) -> Result<DomainsOutput, ToolError> {
+        let app = ctx.store().app_find(&input.app)?;
+        let mut names = vec![(input.domain.clone(), None)];
+        if input.www_redirect {
+            let partner = input
+                .domain
+                .www_partner()
+                .ok_or_else(|| ToolError::invalid(format!("{} has no www partner to redirect", input.domain)))?;
+            names.push((partner, Some(input.domain.clone())));
+        }
+        let settings = &ctx.services.settings;
+        for (name, _) in &names {
+            if ctx.edge().panel() == Some(name) {
+                return Err(ToolError::conflict(format!("{name} is the panel's own domain")));
+            }
+            let under_base = name
+                .as_str()
+                .strip_suffix(settings.base_domain.as_str())
+                .and_then(|rest| rest.strip_suffix('.'))
+                .is_some_and(|label| !label.contains('.'));
+            if under_base {
+                return Err(ToolError::invalid(format!(
+                    "{name} is in the default host space <app>.{}, which sh0 routes by app name; \
+                     pick a name outside it",
+                    settings.base_domain
+                )));
+            }
+        }
+        let rows = ctx.store().domains_insert(&app.id, &names)?;
+        ctx.edge().domains_changed()?;
+        Ok(DomainsOutput {
+            domains: views(ctx, rows)?,
+        })
+    }
+}
+
+#[async_trait]
+impl Tool for DomainList {
+    type Input = DomainListInput;
+    type Output = DomainsOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "domain_list",
+            title: "List domains",
+            description: "List custom domains, all or one app's, with where each is served, whether HTTPS is on, \
+                          the certificate serving it and the state of its automatic certificate (pending, \
+                          issuing, valid, failed with the CA's reason and the next retry).",
+            safety: Safety::Read,
+            permission: Permission::AppsRead,
+            http: Some(HttpRoute::new(Get, "/api/v1/domains")),
+            cli: &["domain", "list"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DomainListInput) -> Result<DomainsOutput, ToolError> {
+        let app = input.app.map(|r| ctx.store().app_find(&r)).transpose()?;
+        let rows = ctx.store().domain_list(app.as_ref().map(|a| &a.id))?;
+        Ok(DomainsOutput {
+            domains: views(ctx, rows)?,
+        })
+    }
+}
+
+/// The domain row, when it belongs to the app.
+fn owned(ctx: &ToolContext, app: &ResourceRef, domain: &DomainName) -> Result<DomainRow, ToolError> {
+    let app = ctx.store().app_find(app)?;
+    match ctx.store().domain_get(domain)? {
+        Some(d) if d.app_id == app.id => Ok(d),
+        _ => Err(ToolError::not_found(format!(
+            "domain {domain} of app {} not found",
+            app.name
+        ))),
+    }
+}
+
+#[async_trait]
+impl Tool for DomainRemove {
+    type Input = DomainRemoveInput;
+    type Output = DomainRemoveOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "domain_remove",
+            title: "Detach a domain",
+            description: "Stop serving an app at a custom domain. Names that redirect to it are detached too, and \
+                          its automatic certificate is deleted (uploaded certificates stay). Destructive: needs \
+                          confirm equal to the domain.",
+            safety: Safety::Destructive,
+            permission: Permission::AppsWrite,
+            http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/domains/{domain}")),
+            cli: &["domain", "remove"],
+            idempotent: false,
+        }
+    }
+
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &DomainRemoveInput) -> Result<String, ToolError> {
+        Ok(owned(ctx, &input.app, &input.domain)?.hostname.to_string())
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DomainRemoveInput) -> Result<DomainRemoveOutput, ToolError> {
+        owned(ctx, &input.app, &input.domain)?;
+        let removed = ctx.store().domain_delete(&input.domain)?;
+        ctx.edge().domains_changed()?;
+        Ok(DomainRemoveOutput {
+            removed: removed.into_iter().map(String::from).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl Tool for DomainVerify {
+    type Input = DomainVerifyInput;
+    type Output = DomainVerifyOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "domain_verify",
+            title: "Check a domain's DNS",
+            description: "Check whether a domain resolves and whether a request for it reaches this server's proxy \
+                          (what a certificate authority needs before it issues a certificate). Use it when a \
+                          domain's certificate stays pending or failed.",
+            safety: Safety::Read,
+            permission: Permission::AppsRead,
+            http: Some(HttpRoute::new(Get, "/api/v1/domains/{domain}/verify")),
+            cli: &["domain", "verify"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DomainVerifyInput) -> Result<DomainVerifyOutput, ToolError> {
+        let domain = input.domain.to_string();
+        let port = ctx.services.settings.http_port;
+        let resolved = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((domain.clone(), if port == 0 { 80 } else { port })),
+        )
+        .await;
+        let mut addresses: Vec<std::net::SocketAddr> = match resolved {
+            Ok(Ok(found)) => found.collect(),
+            _ => Vec::new(),
+        };
+        addresses.dedup_by_key(|a| a.ip());
+        let shown: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
+        let answer = |reaches: bool, detail: String| DomainVerifyOutput {
+            domain: domain.clone(),
+            addresses: shown.clone(),
+            reaches_this_server: reaches,
+            detail,
+        };
+        if addresses.is_empty() {
+            return Ok(answer(
+                false,
+                format!("{domain} does not resolve: add an A (or AAAA) record pointing at this server"),
+            ));
+        }
+        if port == 0 {
+            return Ok(answer(false, "the proxy's HTTP port is disabled on this server".into()));
+        }
+        // A one-off token served like an ACME challenge: only this server can answer it.
+        let token = format!("sh0-verify-{}", uuid::Uuid::now_v7().simple());
+        let expected = uuid::Uuid::new_v4().simple().to_string();
+        let challenges = &ctx.edge().state().challenges;
+        challenges.insert(&token, &expected);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(ToolError::internal)?;
+        let mut reached = Vec::new();
+        for addr in addresses.iter().take(4) {
+            let url = format!("http://{addr}/.well-known/acme-challenge/{token}");
+            let got = client.get(&url).header("host", &domain).send().await;
+            if let Ok(resp) = got
+                && resp.text().await.is_ok_and(|body| body == expected)
+            {
+                reached.push(addr.ip().to_string());
+            }
+        }
+        challenges.remove(&token);
+        Ok(if reached.is_empty() {
+            answer(
+                false,
+                format!(
+                    "{domain} resolves to {}, but a request there on port {port} did not reach this server: \
+                     point the record at this server, or open port {port} to it",
+                    shown.join(", ")
+                ),
+            )
+        } else {
+            answer(true, format!("{domain} reaches this server at {}", reached.join(", ")))
+        })
+    }
+}

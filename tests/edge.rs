@@ -29,12 +29,18 @@ fn https_client(server: &Server, root: &str, hosts: &[&str]) -> reqwest::Client 
     builder.build().unwrap()
 }
 
-fn plain_client() -> reqwest::Client {
+/// A plain HTTP request for `host` to the proxy, redirects not followed.
+async fn plain_get(server: &Server, host: &str, path: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
+        .get(format!("http://127.0.0.1:{}{path}", server.http_port))
+        .header("host", host)
+        .send()
+        .await
+        .expect("plain HTTP request to the proxy")
 }
 
 /// The serial number (hex, as sh0 reports it) and issuer of the certificate the server presented.
@@ -88,6 +94,8 @@ async fn acme_issues_serves_renews_and_survives_restart() {
         root_path.to_str().unwrap(),
         "--acme-email",
         "ops@example.test",
+        "--panel-domain",
+        "panel.example.test",
     ]);
     let mut pebble = Pebble::start_on(server.http_port, acme_port);
     std::fs::copy(&pebble.https_root, &root_path).unwrap();
@@ -139,13 +147,7 @@ async fn acme_issues_serves_renews_and_survives_restart() {
     assert!(headers.contains("proto=https"), "{headers}");
 
     // Plain HTTP redirects to HTTPS, keeping path and query; www redirects to the apex.
-    let http = plain_client();
-    let resp = http
-        .get(format!("http://127.0.0.1:{}/a/b?c=1", server.http_port))
-        .header("host", "web.example.test")
-        .send()
-        .await
-        .unwrap();
+    let resp = plain_get(&server, "web.example.test", "/a/b?c=1").await;
     assert_eq!(resp.status(), 308);
     assert_eq!(
         resp.headers()["location"],
@@ -159,9 +161,29 @@ async fn acme_issues_serves_renews_and_survives_restart() {
     assert_eq!(resp.status(), 308);
     assert_eq!(resp.headers()["location"], format!("{url}x").as_str());
 
+    // The panel's own domain: its first order ran at start, before this test started
+    // Pebble, and is backing off; renewing it now orders at once. It then serves the API.
+    let (status, panel_cert) = server.call("cert_renew", json!({"domain": "panel.example.test"})).await;
+    assert_eq!(status, 200, "{panel_cert}");
     let (_, certs) = server.call("cert_list", json!({})).await;
     let certs = certs["certificates"].as_array().unwrap().clone();
-    assert_eq!(certs.len(), 2, "{certs:?}");
+    assert_eq!(certs.len(), 3, "{certs:?}");
+    let panel = https_client(&server, &root, &["panel.example.test"]);
+    let resp = panel
+        .get(format!(
+            "https://panel.example.test:{}/api/v1/system",
+            server.https_port
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let system: Value = resp.json().await.unwrap();
+    assert_eq!(
+        system["edge"]["panel_url"],
+        format!("https://panel.example.test:{}", server.https_port)
+    );
     assert!(
         certs
             .iter()
@@ -252,12 +274,7 @@ async fn uploaded_certificates_are_validated_and_served() {
         .expect("HTTPS with the uploaded certificate");
     assert_eq!(resp.status(), 503);
     assert_eq!(peer_cert(&resp).0, cert["serial"].as_str().unwrap());
-    let resp = plain_client()
-        .get(format!("http://127.0.0.1:{}/", server.http_port))
-        .header("host", "shop.example.test")
-        .send()
-        .await
-        .unwrap();
+    let resp = plain_get(&server, "shop.example.test", "/").await;
     assert_eq!(resp.status(), 308);
 
     // The private key is nowhere in plaintext: not in the database, the audit trail or the log.
@@ -296,13 +313,39 @@ async fn uploaded_certificates_are_validated_and_served() {
     // (A new client: open connections keep the certificate they were made with.)
     let client = https_client(&server, &ca.pem, &["shop.example.test"]);
     assert!(client.get(&url).send().await.is_err(), "TLS still served");
-    let resp = plain_client()
-        .get(format!("http://127.0.0.1:{}/", server.http_port))
-        .header("host", "shop.example.test")
-        .send()
-        .await
-        .unwrap();
+    let resp = plain_get(&server, "shop.example.test", "/").await;
     assert_eq!(resp.status(), 503);
+
+    // The CLI reads PEM files given as @FILE, so the key never sits in the command line.
+    let files = tempfile::tempdir().unwrap();
+    let (chain, key) = (files.path().join("chain.pem"), files.path().join("key.pem"));
+    std::fs::write(&chain, &good.cert_pem).unwrap();
+    std::fs::write(&key, &good.key_pem).unwrap();
+    let (code, out, err) = server.cli(&[
+        "cert",
+        "upload",
+        "--domain",
+        "shop.example.test",
+        "--certificate-pem",
+        &format!("@{}", chain.display()),
+        "--private-key-pem",
+        &format!("@{}", key.display()),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let uploaded: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(uploaded["serial"], cert["serial"]);
+    let (code, _, err) = server.cli(&[
+        "cert",
+        "upload",
+        "--domain",
+        "shop.example.test",
+        "--certificate-pem",
+        "@/nonexistent.pem",
+        "--private-key-pem",
+        "@-",
+    ]);
+    assert_eq!(code, 2, "{err}");
 
     // Without ACME, the domain says so rather than pretending an order is coming.
     let (status, body) = server.call("cert_renew", json!({"domain": "shop.example.test"})).await;
@@ -335,12 +378,7 @@ async fn domain_tools_refuse_bad_input_and_change_nothing() {
     assert_eq!(list["domains"].as_array().unwrap().len(), 1, "{list}");
 
     // The name routes to its app; removing it needs the name typed, and then it is gone.
-    let resp = plain_client()
-        .get(format!("http://127.0.0.1:{}/", server.http_port))
-        .header("host", "one.example.test")
-        .send()
-        .await
-        .unwrap();
+    let resp = plain_get(&server, "one.example.test", "/").await;
     assert_eq!(resp.status(), 503);
     let (status, _) = server
         .call("domain_remove", json!({"app": "two", "domain": "one.example.test"}))
@@ -360,12 +398,7 @@ async fn domain_tools_refuse_bad_input_and_change_nothing() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let resp = plain_client()
-        .get(format!("http://127.0.0.1:{}/", server.http_port))
-        .header("host", "one.example.test")
-        .send()
-        .await
-        .unwrap();
+    let resp = plain_get(&server, "one.example.test", "/").await;
     assert_eq!(resp.status(), 404);
 
     let (status, verify) = server.call("domain_verify", json!({"domain": "nothing.invalid"})).await;

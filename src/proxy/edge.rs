@@ -96,6 +96,9 @@ impl Edge {
     /// At start: orders a stop interrupted are pending again; routes and certificates load.
     pub fn load(&self) -> Result<(), EdgeError> {
         self.inner.store.acme_reset_interrupted()?;
+        if let Some(panel) = &self.inner.panel {
+            self.inner.state.certs.set_default(panel.as_str());
+        }
         self.sync_routes()?;
         self.reload_certs()
     }
@@ -270,8 +273,14 @@ impl Edge {
             return;
         }
         loop {
-            if let Err(e) = self.pass(&shutdown).await {
-                tracing::warn!(error = %e, "certificate check failed");
+            // A stop interrupts an order in flight; `load` makes it pending again next start.
+            tokio::select! {
+                result = self.pass(&shutdown) => {
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "certificate check failed");
+                    }
+                }
+                _ = shutdown.cancelled() => break,
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

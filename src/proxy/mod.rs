@@ -11,8 +11,10 @@ pub mod metrics;
 mod server;
 pub mod table;
 pub mod tls;
+pub mod workers;
 
 pub use edge::{AcmeSettings, Edge, EdgeError};
 pub use metrics::Metrics;
 pub use server::{ProxyConfig, ProxyServer, ProxyState, serve_http, serve_https};
 pub use table::{HostRoute, Route, RoutingTable, Target, Upstream};
+pub use workers::Workers;

@@ -121,6 +121,11 @@ impl ProxyServer {
         &self.state
     }
 
+    /// The same proxy with its own upstream pool, for another worker thread.
+    pub fn for_worker(&self) -> Self {
+        Self::with(self.table.clone(), self.state.clone(), (*self.config).clone())
+    }
+
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, scheme: Scheme) -> Response<ProxyBody> {
         let host = req
             .headers()
@@ -138,9 +143,11 @@ impl ProxyServer {
                     None => text(StatusCode::NOT_FOUND, "unknown challenge token".into()),
                 };
             }
-            let name = normalize_host(&host);
-            if self.config.https_port.is_some() && self.state.certs.covers(&name) {
-                return self.redirect(Scheme::Https, &name, &path);
+            if self.config.https_port.is_some() && !self.state.certs.is_empty() {
+                let name = normalize_host(&host);
+                if self.state.certs.covers(&name) {
+                    return self.redirect(Scheme::Https, &name, &path);
+                }
             }
         }
         let upstream = match self.table.lookup(&host) {
@@ -399,7 +406,7 @@ fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
 /// Serves plain HTTP on `listener` until `shutdown` is cancelled; open connections finish
 /// their in-flight requests (hyper's graceful shutdown) before the task ends.
 pub async fn serve_http(listener: TcpListener, proxy: ProxyServer, shutdown: CancellationToken) {
-    serve(listener, proxy, None, shutdown).await
+    serve_listener(listener, proxy, None, shutdown).await
 }
 
 /// Serves HTTPS on `listener` with `tls` (see `tls::server_config`).
@@ -409,10 +416,17 @@ pub async fn serve_https(
     tls: Arc<rustls::ServerConfig>,
     shutdown: CancellationToken,
 ) {
-    serve(listener, proxy, Some(TlsAcceptor::from(tls)), shutdown).await
+    serve_listener(listener, proxy, Some(tls), shutdown).await
 }
 
-async fn serve(listener: TcpListener, proxy: ProxyServer, tls: Option<TlsAcceptor>, shutdown: CancellationToken) {
+/// Serves `listener` on the current runtime, over TLS when `tls` is given.
+pub(super) async fn serve_listener(
+    listener: TcpListener,
+    proxy: ProxyServer,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) {
+    let tls = tls.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

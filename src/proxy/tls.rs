@@ -11,12 +11,20 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Default)]
 pub struct CertResolver {
     certs: RwLock<Arc<HashMap<String, Arc<CertifiedKey>>>>,
+    /// The name whose certificate clients that send no server name get (they connect by IP
+    /// address): the panel's domain, when it has one.
+    default_name: RwLock<Option<String>>,
 }
 
 impl CertResolver {
     /// Replaces the whole set (name -> key; names may be wildcards like `*.example.com`).
     pub fn replace(&self, certs: HashMap<String, Arc<CertifiedKey>>) {
         *self.certs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(certs);
+    }
+
+    /// Serves `name`'s certificate to clients that send no server name.
+    pub fn set_default(&self, name: &str) {
+        *self.default_name.write().unwrap_or_else(|p| p.into_inner()) = Some(name.to_ascii_lowercase());
     }
 
     fn snapshot(&self) -> Arc<HashMap<String, Arc<CertifiedKey>>> {
@@ -33,6 +41,10 @@ impl CertResolver {
         })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.snapshot().is_empty()
+    }
+
     /// Whether `host` can be served over HTTPS (then plain HTTP redirects to it).
     pub fn covers(&self, host: &str) -> bool {
         self.find(host).is_some()
@@ -41,8 +53,15 @@ impl CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // No SNI (an IP address, an old client): no certificate, the handshake fails.
-        self.find(hello.server_name()?)
+        match hello.server_name() {
+            Some(name) => self.find(name),
+            // No SNI (a connection by IP address): the default certificate, if there is one;
+            // otherwise the handshake fails.
+            None => {
+                let default = self.default_name.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+                self.find(&default)
+            }
+        }
     }
 }
 

@@ -20,9 +20,7 @@ use crate::auth::MasterKey;
 use crate::deploy::{DeploySettings, Deployer};
 use crate::docker::DockerClient;
 use crate::domain::DomainName;
-use crate::proxy::{
-    AcmeSettings, Edge, ProxyConfig, ProxyServer, ProxyState, RoutingTable, serve_http, serve_https, tls,
-};
+use crate::proxy::{AcmeSettings, Edge, ProxyConfig, ProxyServer, ProxyState, RoutingTable, Workers, tls, workers};
 use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
 use crate::store::Store;
 
@@ -174,24 +172,25 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             ..ProxyConfig::default()
         },
     );
+    let mut workers = Vec::new();
     if opts.http_port != 0 {
-        let listener = bind_public(&opts, opts.http_port).await?;
+        let w = spawn_proxy(&opts, opts.http_port, &proxy, None, &shutdown)?;
         tracing::info!(
             "proxy listening on http://{} (apps at <app>.{})",
-            listener.local_addr().map_err(ServeError::Serve)?,
+            w.addr,
             opts.base_domain
         );
-        tasks.push(tokio::spawn(serve_http(listener, proxy.clone(), shutdown.clone())));
+        workers.push(w);
     }
     if opts.https_port != 0 {
-        let listener = bind_public(&opts, opts.https_port).await?;
+        let tls = tls::server_config(services.edge.state().certs.clone());
+        let w = spawn_proxy(&opts, opts.https_port, &proxy, Some(tls), &shutdown)?;
         tracing::info!(
             "proxy listening on https://{} (ACME: {})",
-            listener.local_addr().map_err(ServeError::Serve)?,
+            w.addr,
             services.edge.acme().map_or("off", |a| a.directory.as_str())
         );
-        let tls = tls::server_config(services.edge.state().certs.clone());
-        tasks.push(tokio::spawn(serve_https(listener, proxy, tls, shutdown.clone())));
+        workers.push(w);
     }
     tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
     let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services.clone());
@@ -229,19 +228,25 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     for t in tasks {
         let _ = t.await;
     }
+    let _ = tokio::task::spawn_blocking(move || workers.into_iter().for_each(Workers::join)).await;
     result
 }
 
-/// Binds a proxy port: on the listen address when that is loopback (a local or test
-/// server), else on every interface.
-async fn bind_public(opts: &ServeOptions, port: u16) -> Result<tokio::net::TcpListener, ServeError> {
+/// Serves the proxy on `port`: on the listen address when that is loopback (a local or
+/// test server), else on every interface; one worker per core.
+fn spawn_proxy(
+    opts: &ServeOptions,
+    port: u16,
+    proxy: &ProxyServer,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: &CancellationToken,
+) -> Result<Workers, ServeError> {
     let addr = if opts.listen.ip().is_loopback() {
         SocketAddr::new(opts.listen.ip(), port)
     } else {
         SocketAddr::from(([0, 0, 0, 0], port))
     };
-    tokio::net::TcpListener::bind(addr)
-        .await
+    Workers::spawn(addr, workers::default_count(), proxy, tls, shutdown)
         .map_err(|source| ServeError::Listen { addr, source })
 }
 

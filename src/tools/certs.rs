@@ -27,9 +27,10 @@ pub struct CertUploadInput {
     /// The domain the certificate is for; it must cover it (exactly or by wildcard).
     pub domain: DomainName,
     /// The certificate chain in PEM, leaf first, then intermediates.
-    #[schemars(length(min = 1, max = 65536))]
+    #[schemars(length(min = 1, max = 65536), extend("contentMediaType" = "application/x-pem-file"))]
     pub certificate_pem: String,
     /// The private key in PEM (PKCS#8, PKCS#1 or SEC1). Stored encrypted, never shown again.
+    #[schemars(extend("contentMediaType" = "application/x-pem-file"))]
     pub private_key_pem: SecretString,
 }
 

@@ -31,6 +31,21 @@ pub struct SystemInfoOutput {
     /// Apps are reachable at `<app>.<base_domain>`.
     pub base_domain: String,
     pub docker: DockerStatus,
+    pub edge: EdgeStatus,
+}
+
+/// How the proxy faces the world.
+#[derive(Serialize, JsonSchema)]
+pub struct EdgeStatus {
+    /// The proxy's plain HTTP port (0: disabled).
+    pub http_port: u16,
+    /// The proxy's HTTPS port (0: disabled).
+    pub https_port: u16,
+    /// Where certificates are ordered; `null` when automatic certificates are off.
+    pub acme_directory: Option<String>,
+    /// The panel's own domain, served by the proxy, and its URL.
+    pub panel_domain: Option<String>,
+    pub panel_url: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -54,7 +69,8 @@ impl Tool for SystemInfo {
             name: "system_info",
             title: "Server information",
             description: "Describe this sh0 server: version, uptime, store schema version, how many projects and \
-                          apps it holds, the host names it answers to, and whether Docker is reachable. Use it \
+                          apps it holds, the host names it answers to, its proxy ports, ACME directory and panel \
+                          domain, and whether Docker is reachable. Use it \
                           first to check that the connection works.",
             safety: Safety::Read,
             permission: Permission::SystemRead,
@@ -76,6 +92,16 @@ impl Tool for SystemInfo {
             tools: crate::tools::all().len(),
             hosts: s.settings.hosts.clone(),
             base_domain: s.settings.base_domain.clone(),
+            edge: EdgeStatus {
+                http_port: s.settings.http_port,
+                https_port: s.settings.https_port,
+                acme_directory: s.edge.acme().map(|a| a.directory.clone()),
+                panel_domain: s.edge.panel().map(ToString::to_string),
+                panel_url: s.edge.panel().map(|p| {
+                    let https = s.edge.state().certs.covers(p.as_str());
+                    s.settings.host_url(p.as_str(), https)
+                }),
+            },
             docker: match s.deployer.docker().info().await {
                 Ok(i) => DockerStatus {
                     reachable: true,

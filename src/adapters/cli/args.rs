@@ -1,6 +1,8 @@
 //! From an input schema to clap arguments, and from parsed arguments back to JSON input.
 //! Property `port` becomes `--port <PORT>`; booleans are flags; enums list their values;
 //! required properties are required flags. Type checks beyond that are dispatch's job.
+//! A property whose schema names a `contentMediaType` (a PEM file, say) also takes `@FILE`,
+//! or `@-` for standard input, so a file's content never has to sit in the command line.
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::{Map, Value, json};
@@ -29,11 +31,14 @@ pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
             .help("Print the result as JSON"),
     );
     for (prop, schema) in desc.input_properties() {
-        let help = schema
+        let mut help = schema
             .get("description")
             .and_then(Value::as_str)
             .unwrap_or("")
             .replace('\n', " ");
+        if takes_file(schema) {
+            help.push_str(" Give @FILE to read it from a file, @- from standard input.");
+        }
         let mut arg = Arg::new(prop.to_owned()).long(flag_name(prop)).help(help);
         let types = types_of(schema);
         if types.contains(&"boolean") {
@@ -71,10 +76,27 @@ pub fn input_from(desc: &ToolDescriptor, m: &ArgMatches) -> Result<Value, ToolEr
             raw.parse::<f64>()
                 .map(|n| json!(n))
                 .map_err(|_| ToolError::invalid(format!("--{}: `{raw}` is not a number", flag_name(prop))))?
+        } else if takes_file(schema)
+            && let Some(path) = raw.strip_prefix('@')
+        {
+            Value::String(read_file_arg(prop, path)?)
         } else {
             Value::String(raw.clone())
         };
         out.insert(prop.to_owned(), value);
     }
     Ok(Value::Object(out))
+}
+
+fn takes_file(schema: &Value) -> bool {
+    schema.get("contentMediaType").is_some()
+}
+
+fn read_file_arg(prop: &str, path: &str) -> Result<String, ToolError> {
+    let read = if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map_err(|e| ToolError::invalid(format!("--{} @{path}: {e}", flag_name(prop))))
 }

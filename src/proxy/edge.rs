@@ -241,31 +241,6 @@ impl Edge {
             .collect())
     }
 
-    /// Whether `host` needs an order now: no usable certificate covers it, or its ACME
-    /// certificate is within the renewal window — and it is not backing off after a failure.
-    fn due(&self, host: &str, certs: &[CertRow], status: Option<&AcmeStatus>, now: OffsetDateTime) -> bool {
-        let renew_before = self.inner.acme.as_ref().map_or(Duration::ZERO, |a| a.renew_before);
-        let until = |c: &CertRow| OffsetDateTime::parse(&c.not_after, &Rfc3339).unwrap_or(now);
-        let uploaded = certs.iter().any(|c| {
-            c.source == CertSource::Uploaded && c.names.iter().any(|n| name_matches(n, host)) && until(c) > now
-        });
-        if uploaded {
-            return false;
-        }
-        let fresh = certs
-            .iter()
-            .any(|c| c.source == CertSource::Acme && c.hostname.as_str() == host && until(c) - renew_before > now);
-        if fresh {
-            return false;
-        }
-        let waiting = status
-            .filter(|s| s.state == AcmeState::Failed)
-            .and_then(|s| s.next_attempt_at.as_deref())
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-            .is_some_and(|next| next > now);
-        !waiting
-    }
-
     /// The background loop: obtains missing certificates and renews expiring ones, on
     /// start, every ten minutes and whenever a domain changes, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -298,7 +273,8 @@ impl Edge {
             if shutdown.is_cancelled() {
                 break;
             }
-            if self.due(host.as_str(), &certs, statuses.get(host.as_str()), now) {
+            let renew_before = self.inner.acme.as_ref().map_or(Duration::ZERO, |a| a.renew_before);
+            if order_due(host.as_str(), &certs, statuses.get(host.as_str()), now, renew_before) {
                 // A failure is recorded with its backoff; the other names go on.
                 let _ = self.issue(&host).await;
             }
@@ -350,6 +326,31 @@ impl Edge {
     }
 }
 
+/// Whether `host` needs an order now: no usable certificate covers it, or its ACME
+/// certificate is within `renew_before` of its expiry — and it is not backing off after a
+/// failure. A valid uploaded certificate is the user's choice: sh0 orders nothing over it.
+fn order_due(
+    host: &str,
+    certs: &[CertRow],
+    status: Option<&AcmeStatus>,
+    now: OffsetDateTime,
+    renew_before: Duration,
+) -> bool {
+    let until = |c: &CertRow| OffsetDateTime::parse(&c.not_after, &Rfc3339).unwrap_or(now);
+    let uploaded = certs
+        .iter()
+        .any(|c| c.source == CertSource::Uploaded && c.names.iter().any(|n| name_matches(n, host)) && until(c) > now);
+    let fresh = certs
+        .iter()
+        .any(|c| c.source == CertSource::Acme && c.hostname.as_str() == host && until(c) - renew_before > now);
+    let waiting = status
+        .filter(|s| s.state == AcmeState::Failed)
+        .and_then(|s| s.next_attempt_at.as_deref())
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .is_some_and(|next| next > now);
+    !uploaded && !fresh && !waiting
+}
+
 /// How long to wait after the `attempts`-th failure in a row: a minute, doubling, at most
 /// six hours; at least an hour when the CA said we are rate limited.
 fn backoff(attempts: u32, error: &EdgeError) -> Duration {
@@ -364,6 +365,69 @@ fn backoff(attempts: u32, error: &EdgeError) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cert(host: &str, source: CertSource, names: &[&str], not_after: OffsetDateTime) -> CertRow {
+        CertRow {
+            id: CertificateId::generate(),
+            hostname: DomainName::parse(host).unwrap(),
+            source,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            chain_pem: String::new(),
+            key_sealed: Vec::new(),
+            issuer: String::new(),
+            serial: String::new(),
+            not_before: rfc3339(not_after - time::Duration::days(90)),
+            not_after: rfc3339(not_after),
+            created_at: String::new(),
+        }
+    }
+
+    fn failed(next: OffsetDateTime) -> AcmeStatus {
+        AcmeStatus {
+            hostname: "a.test".into(),
+            state: AcmeState::Failed,
+            attempts: 1,
+            orders: 1,
+            last_error: Some("connection refused".into()),
+            next_attempt_at: Some(rfc3339(next)),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn orders_are_due_without_a_usable_certificate_or_inside_the_renewal_window() {
+        let now = OffsetDateTime::now_utc();
+        let window = Duration::from_secs(30 * 86_400);
+        let days = time::Duration::days;
+        assert!(order_due("a.test", &[], None, now, window), "no certificate");
+        let fresh = cert("a.test", CertSource::Acme, &["a.test"], now + days(60));
+        assert!(!order_due("a.test", &[fresh], None, now, window), "60 days left");
+        let expiring = cert("a.test", CertSource::Acme, &["a.test"], now + days(29));
+        assert!(
+            order_due("a.test", std::slice::from_ref(&expiring), None, now, window),
+            "29 days left"
+        );
+        let uploaded = cert("x.test", CertSource::Uploaded, &["*.test"], now + days(5));
+        assert!(
+            !order_due("a.test", &[expiring.clone(), uploaded], None, now, window),
+            "uploaded wins"
+        );
+        let stale_upload = cert("a.test", CertSource::Uploaded, &["a.test"], now - days(1));
+        assert!(
+            order_due("a.test", &[stale_upload], None, now, window),
+            "expired upload"
+        );
+        let backing_off = failed(now + days(0) + time::Duration::minutes(5));
+        assert!(
+            !order_due("a.test", &[], Some(&backing_off), now, window),
+            "backing off"
+        );
+        let retry_now = failed(now - time::Duration::minutes(1));
+        assert!(
+            order_due("a.test", &[expiring], Some(&retry_now), now, window),
+            "retry time passed"
+        );
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -16,7 +16,7 @@ mod keys;
 mod migrations;
 mod projects;
 
-pub use audit::{AuditEntry, AuditFilter, AuditRecord};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};
 pub use keys::StoredKey;
 

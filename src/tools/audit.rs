@@ -6,9 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::HttpMethod::Get;
 use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
-use crate::store::{AuditFilter, AuditRecord};
+use crate::store::{AuditFilter, AuditRecord, ChainReport};
 
 pub struct AuditList;
+pub struct AuditVerify;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditVerifyInput {}
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,5 +65,31 @@ impl Tool for AuditList {
         Ok(AuditListOutput {
             records: ctx.store().audit_list(&filter)?,
         })
+    }
+}
+
+#[async_trait]
+impl Tool for AuditVerify {
+    type Input = AuditVerifyInput;
+    type Output = ChainReport;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "audit_verify",
+            title: "Verify the audit log",
+            description: "Check that the audit log has not been tampered with: every record's hash covers its \
+                          content and the previous record's hash, so an edited or deleted record breaks the chain \
+                          from there on. Returns the first broken record (null when intact) and the newest hash, \
+                          which can be kept elsewhere to detect a truncated log later.",
+            safety: Safety::Read,
+            permission: Permission::AuditRead,
+            http: Some(HttpRoute::new(Get, "/api/v1/audit/verify")),
+            cli: &["audit", "verify"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, _: AuditVerifyInput) -> Result<ChainReport, ToolError> {
+        Ok(ctx.store().audit_verify()?)
     }
 }

@@ -43,6 +43,7 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(env::EnvUnset),
         erase(env::EnvList),
         erase(audit::AuditList),
+        erase(audit::AuditVerify),
         erase(checks::ProjectCheck),
         erase(domains::DomainAdd),
         erase(domains::DomainList),

@@ -18,6 +18,16 @@ fn wrong_type() -> Value {
     json!({ "nested": [1, 2, 3] })
 }
 
+/// A value a required flag accepts: an enum's first value, else a plausible name.
+fn plausible_value(schema: &Value) -> String {
+    schema
+        .get("enum")
+        .and_then(|e| e.get(0))
+        .and_then(Value::as_str)
+        .unwrap_or("web")
+        .to_string()
+}
+
 /// A value that breaks the property's constraints while having the right type, for the CLI
 /// (which can only pass strings).
 fn bad_flag_value(schema: &Value) -> Option<String> {
@@ -98,7 +108,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
             .input_properties()
             .into_iter()
             .filter(|(p, _)| required.contains(p))
-            .map(|(p, _)| (format!("--{}", p.replace('_', "-")), "web".to_string()))
+            .map(|(p, schema)| (format!("--{}", p.replace('_', "-")), plausible_value(schema)))
             .collect();
         for (flag, v) in &filler {
             cli.push(flag);
@@ -197,7 +207,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
                 argv.push(v);
             } else if required.contains(&prop) {
                 argv.push(flag);
-                argv.push("web".into());
+                argv.push(plausible_value(schema));
             }
         }
         argv.push("--json".into());

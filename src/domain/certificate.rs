@@ -27,24 +27,5 @@ pub enum AcmeState {
     Failed,
 }
 
-macro_rules! text_enum {
-    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),+ }
-            }
-        }
-        impl TryFrom<String> for $t {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, String> {
-                match s.as_str() {
-                    $($s => Ok(Self::$v),)+
-                    other => Err(format!("unknown {} `{other}`", stringify!($t))),
-                }
-            }
-        }
-    };
-}
-
 text_enum!(CertSource { Acme => "acme", Uploaded => "uploaded" });
 text_enum!(AcmeState { Pending => "pending", Issuing => "issuing", Valid => "valid", Failed => "failed" });

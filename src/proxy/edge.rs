@@ -266,6 +266,8 @@ impl Edge {
     }
 
     async fn pass(&self, shutdown: &CancellationToken) -> Result<(), EdgeError> {
+        // Stop serving certificates that expired since the last pass.
+        self.reload_certs()?;
         let now = OffsetDateTime::now_utc();
         let certs = self.inner.store.cert_list()?;
         let statuses = self.acme_statuses()?;

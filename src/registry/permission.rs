@@ -23,6 +23,8 @@ pub enum Permission {
     AuditRead,
     /// Uploading, deleting and renewing TLS certificates (server-wide).
     CertsWrite,
+    /// Creating, listing and revoking API keys.
+    KeysManage,
 }
 
 impl Permission {
@@ -38,6 +40,7 @@ impl Permission {
             Self::EnvReveal => "env_reveal",
             Self::AuditRead => "audit_read",
             Self::CertsWrite => "certs_write",
+            Self::KeysManage => "keys_manage",
         }
     }
 
@@ -46,7 +49,7 @@ impl Permission {
         match self {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
-            Self::AuditRead | Self::CertsWrite => Role::Admin,
+            Self::AuditRead | Self::CertsWrite | Self::KeysManage => Role::Admin,
         }
     }
 
@@ -56,7 +59,7 @@ impl Permission {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Scope::Read,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite => Scope::Write,
             // Plaintext secrets and the audit trail need an admin-scoped key.
-            Self::EnvReveal | Self::AuditRead => Scope::Admin,
+            Self::EnvReveal | Self::AuditRead | Self::KeysManage => Scope::Admin,
         }
     }
 }

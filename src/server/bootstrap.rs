@@ -20,13 +20,14 @@ pub fn ensure_owner_key(services: &Services) -> Result<(), ServeError> {
             source,
         }
     })?;
-    services.store.key_insert(
-        "bootstrap owner key",
-        &key.display_prefix,
-        &key.hash,
-        Scope::Admin,
-        Role::Owner,
-    )?;
+    services.store.key_insert(&crate::store::NewKey {
+        name: "bootstrap owner key",
+        prefix: &key.display_prefix,
+        hash: &key.hash,
+        scope: Scope::Admin,
+        role: Role::Owner,
+        expires_at: None,
+    })?;
     tracing::info!(
         "first start: created an owner API key in {} (mode 0600); use it as SH0_API_TOKEN or Authorization: Bearer",
         path.display()

@@ -138,6 +138,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE audit ADD COLUMN prev_hash TEXT;
     ALTER TABLE audit ADD COLUMN hash TEXT;
     "#,
+    // 6: API keys may expire.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -18,7 +18,7 @@ mod projects;
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};
-pub use keys::StoredKey;
+pub use keys::{KeyRow, NewKey, StoredKey};
 
 use rusqlite::Connection;
 use std::path::Path;

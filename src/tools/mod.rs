@@ -8,6 +8,7 @@ mod checks;
 mod deployments;
 mod domains;
 mod env;
+mod keys;
 mod projects;
 mod runtime;
 mod system;
@@ -44,6 +45,9 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(env::EnvList),
         erase(audit::AuditList),
         erase(audit::AuditVerify),
+        erase(keys::KeyCreate),
+        erase(keys::KeyList),
+        erase(keys::KeyRevoke),
         erase(checks::ProjectCheck),
         erase(domains::DomainAdd),
         erase(domains::DomainList),

@@ -1,0 +1,248 @@
+//! API keys: create one (shown once), list them, revoke one. A key never carries more than
+//! its creator has: its scope is at most the creator's and its role is the creator's.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::auth::GeneratedKey;
+use crate::domain::{KeyId, Role, Scope};
+use crate::registry::HttpMethod::{Delete, Get, Post};
+use crate::registry::{HttpRoute, Permission, PrincipalId, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::store::{KeyRow, NewKey};
+
+pub struct KeyCreate;
+pub struct KeyList;
+pub struct KeyRevoke;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyCreateInput {
+    /// What the key is for, e.g. "ci deploys" or "claude desktop".
+    #[schemars(length(min = 1, max = 64), regex(pattern = "^[^\\u0000-\\u001f\\u007f]+$"))]
+    pub name: String,
+    /// read: read tools only; write: also changes; admin: also secrets, audit and keys.
+    /// At most the scope of the key creating it.
+    pub scope: Scope,
+    /// Days until the key stops working; it never expires when absent.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 3650))]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyListInput {}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevokeInput {
+    /// Key id, from key_list.
+    pub key: KeyId,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct KeyCreated {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub role: Role,
+    pub expires_at: Option<String>,
+    /// The key itself. It is shown this once and cannot be recovered: store it now.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    Active,
+    Expired,
+    Revoked,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    pub scope: Scope,
+    pub role: Role,
+    pub state: KeyState,
+    /// Whether this is the key making the request.
+    pub current: bool,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct KeyListOutput {
+    pub keys: Vec<KeyView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct KeyRevokeOutput {
+    pub revoked: String,
+}
+
+#[async_trait]
+impl Tool for KeyCreate {
+    type Input = KeyCreateInput;
+    type Output = KeyCreated;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "key_create",
+            title: "Create an API key",
+            description: "Create an API key for the CLI, a script or an MCP client. Its scope limits it (read, \
+                          write or admin) and may not exceed the scope of the key creating it; it can expire. The \
+                          key is returned once and cannot be shown again.",
+            safety: Safety::Write,
+            permission: Permission::KeysManage,
+            http: Some(HttpRoute::new(Post, "/api/v1/keys")),
+            cli: &["key", "create"],
+            idempotent: false,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: KeyCreateInput) -> Result<KeyCreated, ToolError> {
+        if input.scope > ctx.principal.scope {
+            return Err(ToolError::forbidden(format!(
+                "a key with scope `{}` cannot create a key with the wider scope `{}`",
+                ctx.principal.scope, input.scope
+            )));
+        }
+        let expires_at = input
+            .expires_in_days
+            .map(|d| {
+                (OffsetDateTime::now_utc() + time::Duration::days(i64::from(d)))
+                    .replace_nanosecond(0)
+                    .map_err(ToolError::internal)?
+                    .format(&Rfc3339)
+                    .map_err(ToolError::internal)
+            })
+            .transpose()?;
+        let key = GeneratedKey::new();
+        let role = ctx.principal.role;
+        let id = ctx.store().key_insert(&NewKey {
+            name: &input.name,
+            prefix: &key.display_prefix,
+            hash: &key.hash,
+            scope: input.scope,
+            role,
+            expires_at: expires_at.as_deref(),
+        })?;
+        Ok(KeyCreated {
+            id: id.to_string(),
+            name: input.name,
+            scope: input.scope,
+            role,
+            expires_at,
+            key: key.plaintext,
+        })
+    }
+}
+
+fn view(k: KeyRow, caller: &PrincipalId, now: OffsetDateTime) -> KeyView {
+    let expired = k
+        .expires_at
+        .as_deref()
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .is_some_and(|t| t <= now);
+    KeyView {
+        state: match (&k.revoked_at, expired) {
+            (Some(_), _) => KeyState::Revoked,
+            (None, true) => KeyState::Expired,
+            (None, false) => KeyState::Active,
+        },
+        current: matches!(caller, PrincipalId::Key(id) if *id == k.id),
+        id: k.id.to_string(),
+        name: k.name,
+        prefix: k.prefix,
+        scope: k.scope,
+        role: k.role,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        expires_at: k.expires_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+#[async_trait]
+impl Tool for KeyList {
+    type Input = KeyListInput;
+    type Output = KeyListOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "key_list",
+            title: "List API keys",
+            description: "List API keys with their scope, state (active, expired, revoked), last use and expiry; \
+                          never the keys themselves. `current` marks the key making the request.",
+            safety: Safety::Read,
+            permission: Permission::KeysManage,
+            http: Some(HttpRoute::new(Get, "/api/v1/keys")),
+            cli: &["key", "list"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, _: KeyListInput) -> Result<KeyListOutput, ToolError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(KeyListOutput {
+            keys: ctx
+                .store()
+                .key_list()?
+                .into_iter()
+                .map(|k| view(k, &ctx.principal.id, now))
+                .collect(),
+        })
+    }
+}
+
+/// The key, when it exists.
+fn find(ctx: &ToolContext, id: &KeyId) -> Result<KeyRow, ToolError> {
+    ctx.store()
+        .key_list()?
+        .into_iter()
+        .find(|k| k.id == *id)
+        .ok_or_else(|| ToolError::not_found(format!("key {id} not found")))
+}
+
+#[async_trait]
+impl Tool for KeyRevoke {
+    type Input = KeyRevokeInput;
+    type Output = KeyRevokeOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "key_revoke",
+            title: "Revoke an API key",
+            description: "Revoke an API key: every request with it fails from now on. Revoking the key you are \
+                          using locks you out of it. Destructive: needs confirm equal to the key's name.",
+            safety: Safety::Destructive,
+            permission: Permission::KeysManage,
+            http: Some(HttpRoute::new(Delete, "/api/v1/keys/{key}")),
+            cli: &["key", "revoke"],
+            idempotent: false,
+        }
+    }
+
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &KeyRevokeInput) -> Result<String, ToolError> {
+        Ok(find(ctx, &input.key)?.name)
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: KeyRevokeInput) -> Result<KeyRevokeOutput, ToolError> {
+        let key = find(ctx, &input.key)?;
+        if !ctx.store().key_revoke(&key.id)? {
+            return Err(ToolError::conflict(format!("key {} is already revoked", key.id)));
+        }
+        Ok(KeyRevokeOutput {
+            revoked: key.id.to_string(),
+        })
+    }
+}

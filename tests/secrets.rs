@@ -6,6 +6,8 @@ mod common;
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
+use common::Server;
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
@@ -109,4 +111,96 @@ async fn bootstrap_token_is_private_and_works_once_created() {
     assert!(server.token.starts_with("sh0_") && server.token.len() >= 47);
     let (status, body) = server.call("system_info", Value::Null).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// The sealed value of `key` of app `app`, straight from the database.
+fn sealed_env(server: &Server, app: &str, key: &str) -> (String, Vec<u8>) {
+    let conn = rusqlite::Connection::open(server.data_dir().join("sh0.db")).unwrap();
+    conn.query_row(
+        "SELECT e.app_id, e.sealed FROM env_vars e JOIN apps a ON a.id = e.app_id WHERE a.name = ?1 AND e.key = ?2",
+        [app, key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+fn opens_with(key_text: &str, app_id: &str, key: &str, sealed: &[u8]) -> bool {
+    let context = sh0::auth::env_context(
+        &sh0::domain::AppId::try_from(app_id.to_string()).unwrap(),
+        &sh0::domain::EnvKey::try_from(key.to_string()).unwrap(),
+    );
+    sh0::auth::MasterKey::parse(key_text)
+        .unwrap()
+        .open(sealed, &context)
+        .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_the_master_key_reseals_every_secret_while_serving() {
+    let mut server = Server::start_with(&["--no-acme"]);
+    server.seed_app("vault", "web").await;
+    let (status, body) = server
+        .call(
+            "env_set",
+            json!({"app": "web", "key": "TOKEN", "value": "rotate-me-please"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .call("domain_add", json!({"app": "web", "domain": "web.example.test"}))
+        .await;
+    let ca = common::certs::TestCa::new("rotation CA");
+    let leaf = ca.leaf(&["web.example.test"]);
+    let (status, body) = server
+        .call(
+            "cert_upload",
+            json!({"domain": "web.example.test", "certificate_pem": leaf.cert_pem, "private_key_pem": leaf.key_pem}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let key_file = server.data_dir().join("master.key");
+    let old = std::fs::read_to_string(&key_file).unwrap();
+
+    let (status, out) = server.call("secrets_rotate", json!({})).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["resealed"]["env_vars"], 1);
+    assert_eq!(out["resealed"]["certificate_keys"], 1);
+    let new = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(old, new);
+    assert!(!server.data_dir().join("master.key.next").exists());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (app_id, sealed) = sealed_env(&server, "web", "TOKEN");
+    assert!(
+        !opens_with(&old, &app_id, "TOKEN", &sealed),
+        "the old key still opens the value"
+    );
+    assert!(opens_with(&new, &app_id, "TOKEN", &sealed));
+
+    // The running server never stopped reading its secrets, and neither does a restarted one.
+    let reveal = json!({"app": "web", "reveal": true});
+    let (_, vars) = server.call("env_list", reveal.clone()).await;
+    assert_eq!(vars["vars"][0]["value"], "rotate-me-please");
+    server.restart();
+    let (_, vars) = server.call("env_list", reveal.clone()).await;
+    assert_eq!(vars["vars"][0]["value"], "rotate-me-please");
+    let (_, domains) = server.call("domain_list", json!({})).await;
+    assert_eq!(
+        domains["domains"][0]["https"], true,
+        "the certificate key opened after restart: {domains}"
+    );
+
+    // A rotation stopped before it re-sealed anything (only the new key file written) is
+    // finished at the next start.
+    let next = "ab".repeat(32);
+    std::fs::write(server.data_dir().join("master.key.next"), &next).unwrap();
+    server.restart();
+    let (_, vars) = server.call("env_list", reveal).await;
+    assert_eq!(vars["vars"][0]["value"], "rotate-me-please");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), next);
+    let (app_id, sealed) = sealed_env(&server, "web", "TOKEN");
+    assert!(opens_with(&next, &app_id, "TOKEN", &sealed));
 }

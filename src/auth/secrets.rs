@@ -8,7 +8,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -33,9 +34,49 @@ pub fn cert_context(hostname: &str, source: crate::domain::CertSource) -> String
     format!("cert:{hostname}:{}", source.as_str())
 }
 
-/// The AES-256 master key. Its `Debug` hides the bytes.
+/// The keys in force: `previous` is set only while a rotation re-seals the stored values,
+/// so that every value opens whichever key sealed it.
+struct Keys {
+    current: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
+}
+
+/// The AES-256 master key. Clones share it, so a rotation reaches every holder at once.
+/// Its `Debug` hides the bytes.
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    keys: Arc<RwLock<Keys>>,
+    /// The key file, when the key came from one (not from `SH0_MASTER_KEY`).
+    file: Option<PathBuf>,
+}
+
+/// The file a rotation writes the new key to before anything is re-sealed; renamed over
+/// the key file once every value is sealed with it.
+pub fn next_key_file(key_file: &Path) -> PathBuf {
+    key_file.with_extension("key.next")
+}
+
+fn cipher(text: &str) -> Result<Aes256Gcm, SecretsError> {
+    let text = text.trim();
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(text).map_err(|e| SecretsError::Key(e.to_string()))?
+    } else {
+        STANDARD
+            .decode(text)
+            .map_err(|_| SecretsError::Key("expected 64 hex digits or base64 of 32 bytes".into()))?
+    };
+    if bytes.len() != 32 {
+        return Err(SecretsError::Key(format!("expected 32 bytes, got {}", bytes.len())));
+    }
+    Aes256Gcm::new_from_slice(&bytes).map_err(|e| SecretsError::Key(e.to_string()))
+}
+
+/// 32 fresh random bytes, as hex.
+fn fresh_key_text() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,43 +87,105 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// Parses a key given as 64 hex digits or as base64 of 32 bytes.
     pub fn parse(text: &str) -> Result<Self, SecretsError> {
-        let text = text.trim();
-        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            hex::decode(text).map_err(|e| SecretsError::Key(e.to_string()))?
-        } else {
-            STANDARD
-                .decode(text)
-                .map_err(|_| SecretsError::Key("expected 64 hex digits or base64 of 32 bytes".into()))?
-        };
-        if bytes.len() != 32 {
-            return Err(SecretsError::Key(format!("expected 32 bytes, got {}", bytes.len())));
-        }
-        Ok(Self(
-            Aes256Gcm::new_from_slice(&bytes).map_err(|e| SecretsError::Key(e.to_string()))?,
-        ))
+        Ok(Self {
+            keys: Arc::new(RwLock::new(Keys {
+                current: cipher(text)?,
+                previous: None,
+            })),
+            file: None,
+        })
     }
 
     /// Loads the key from `SH0_MASTER_KEY` when given, else from `<data_dir>/master.key`,
-    /// creating that file (0600) with a fresh random key on first start.
+    /// creating that file (0600) with a fresh random key on first start. When a rotation was
+    /// interrupted (a `master.key.next` is there), both keys are loaded, the new one current,
+    /// and `is_rotating` says the re-sealing must be finished.
     pub fn load_or_create(data_dir: &Path, from_env: Option<&str>) -> Result<Self, SecretsError> {
         if let Some(text) = from_env {
             return Self::parse(text);
         }
         let path = data_dir.join("master.key");
-        let io = |source| SecretsError::Io {
+        let io = |path: &Path, source| SecretsError::Io {
             path: path.display().to_string(),
             source,
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Self::parse(&text),
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 32];
-                rand::rng().fill_bytes(&mut bytes);
-                crate::util::write_private_file(&path, hex::encode(bytes).as_bytes()).map_err(io)?;
-                Self::parse(&hex::encode(bytes))
+                let text = fresh_key_text();
+                crate::util::write_private_file(&path, text.as_bytes()).map_err(|e| io(&path, e))?;
+                text
             }
-            Err(e) => Err(io(e)),
-        }
+            Err(e) => return Err(io(&path, e)),
+        };
+        let key = cipher(&text)?;
+        let next = next_key_file(&path);
+        let keys = match std::fs::read_to_string(&next) {
+            Ok(new) => Keys {
+                current: cipher(&new)?,
+                previous: Some(key),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Keys {
+                current: key,
+                previous: None,
+            },
+            Err(e) => return Err(io(&next, e)),
+        };
+        Ok(Self {
+            keys: Arc::new(RwLock::new(keys)),
+            file: Some(path),
+        })
+    }
+
+    /// The key file, or `None` when the key comes from `SH0_MASTER_KEY`.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Whether a rotation is under way (two keys in force).
+    pub fn is_rotating(&self) -> bool {
+        self.read().previous.is_some()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Keys> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a rotation: writes a fresh key to `master.key.next` (0600) and makes it the
+    /// one new values are sealed with, the old one still opening what it sealed.
+    pub fn begin_rotation(&self) -> Result<(), SecretsError> {
+        let file = self.file.as_deref().ok_or_else(|| {
+            SecretsError::Key("the master key comes from SH0_MASTER_KEY: rotate it there and restart".into())
+        })?;
+        let next = next_key_file(file);
+        let text = fresh_key_text();
+        crate::util::write_private_file(&next, text.as_bytes()).map_err(|source| SecretsError::Io {
+            path: next.display().to_string(),
+            source,
+        })?;
+        let mut keys = self.write();
+        let old = std::mem::replace(&mut keys.current, cipher(&text)?);
+        keys.previous = Some(old);
+        Ok(())
+    }
+
+    /// Ends a rotation once every stored value is sealed with the new key: the new key file
+    /// replaces the old one (an atomic rename) and the old key is forgotten.
+    pub fn finish_rotation(&self) -> Result<(), SecretsError> {
+        let Some(file) = self.file.as_deref() else {
+            return Ok(());
+        };
+        let next = next_key_file(file);
+        std::fs::rename(&next, file).map_err(|source| SecretsError::Io {
+            path: next.display().to_string(),
+            source,
+        })?;
+        self.write().previous = None;
+        Ok(())
     }
 
     /// Seals `plaintext`, binding it to `context` (e.g. `env:<app>:<key>`) so a sealed value
@@ -91,7 +194,8 @@ impl MasterKey {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
-            .0
+            .read()
+            .current
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -110,14 +214,17 @@ impl MasterKey {
             return Err(SecretsError::Decrypt);
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        self.0
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: context.as_bytes(),
-                },
-            )
+        let payload = || Payload {
+            msg: ct,
+            aad: context.as_bytes(),
+        };
+        let keys = self.read();
+        keys.current
+            .decrypt(Nonce::from_slice(nonce), payload())
+            .or_else(|e| match &keys.previous {
+                Some(previous) => previous.decrypt(Nonce::from_slice(nonce), payload()),
+                None => Err(e),
+            })
             .map_err(|_| SecretsError::Decrypt)
     }
 }

@@ -25,6 +25,8 @@ pub enum Permission {
     CertsWrite,
     /// Creating, listing and revoking API keys.
     KeysManage,
+    /// Replacing the master key.
+    SecretsRotate,
 }
 
 impl Permission {
@@ -41,6 +43,7 @@ impl Permission {
             Self::AuditRead => "audit_read",
             Self::CertsWrite => "certs_write",
             Self::KeysManage => "keys_manage",
+            Self::SecretsRotate => "secrets_rotate",
         }
     }
 
@@ -50,6 +53,7 @@ impl Permission {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
             Self::AuditRead | Self::CertsWrite | Self::KeysManage => Role::Admin,
+            Self::SecretsRotate => Role::Owner,
         }
     }
 
@@ -59,7 +63,7 @@ impl Permission {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Scope::Read,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite => Scope::Write,
             // Plaintext secrets and the audit trail need an admin-scoped key.
-            Self::EnvReveal | Self::AuditRead | Self::KeysManage => Scope::Admin,
+            Self::EnvReveal | Self::AuditRead | Self::KeysManage | Self::SecretsRotate => Scope::Admin,
         }
     }
 }

@@ -156,6 +156,15 @@ async fn require_key(State(d): State<Dispatcher>, req: Request, next: Next) -> R
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let services = Arc::new(open_services(&opts)?);
     bootstrap::ensure_owner_key(&services)?;
+    if services.master_key.is_rotating() {
+        // A rotation was interrupted: both keys are loaded; finish re-sealing now.
+        match crate::tools::secrets::complete_rotation(&services) {
+            Ok(counts) => tracing::info!(?counts, "finished an interrupted master key rotation"),
+            Err(e) => {
+                tracing::error!(error = %e.message, "could not finish the master key rotation; both keys stay in use")
+            }
+        }
+    }
     if let Err(e) = services.deployer.reconcile().await {
         tracing::error!(error = %e, "reconciliation at start failed");
     }

@@ -15,6 +15,8 @@ pub use env::SealedVar;
 mod keys;
 mod migrations;
 mod projects;
+mod sealed;
+pub use sealed::{ResealCounts, Resealer, SealedRef};
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};

@@ -11,6 +11,7 @@ mod env;
 mod keys;
 mod projects;
 mod runtime;
+pub mod secrets;
 mod system;
 mod traffic;
 
@@ -48,6 +49,7 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(keys::KeyCreate),
         erase(keys::KeyList),
         erase(keys::KeyRevoke),
+        erase(secrets::SecretsRotate),
         erase(checks::ProjectCheck),
         erase(domains::DomainAdd),
         erase(domains::DomainList),

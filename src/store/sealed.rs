@@ -1,0 +1,102 @@
+//! Every value in the store that is sealed with the master key, for re-sealing them all in
+//! one transaction when the key rotates. The store knows where sealed values live; the
+//! caller knows how to open and seal them (the contexts belong to `auth`).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rusqlite::params;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{Store, StoreError, StoreResult, parse_col};
+use crate::domain::{AppId, CertSource, EnvKey};
+
+/// Where a sealed value lives.
+pub enum SealedRef {
+    Env {
+        app: AppId,
+        key: EnvKey,
+    },
+    CertKey {
+        hostname: String,
+        source: CertSource,
+    },
+    /// A setting whose value is sealed and base64-encoded (the ACME account).
+    Setting {
+        key: String,
+    },
+}
+
+/// How many values were re-sealed, by kind.
+#[derive(Debug, Default, Serialize, JsonSchema)]
+pub struct ResealCounts {
+    pub env_vars: u64,
+    pub certificate_keys: u64,
+    pub settings: u64,
+}
+
+/// Turns a sealed value into its re-sealed form.
+pub type Resealer<'a> = dyn FnMut(&SealedRef, &[u8]) -> Result<Vec<u8>, String> + 'a;
+
+impl Store {
+    /// Re-seals every sealed value with `reseal`, in one transaction: all or nothing.
+    pub fn reseal_all(&self, reseal: &mut Resealer<'_>) -> StoreResult<ResealCounts> {
+        let fail = |what: String| StoreError::Corrupt(format!("re-sealing {what}"));
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut counts = ResealCounts::default();
+
+        let env: Vec<(String, String, Vec<u8>)> = tx
+            .prepare("SELECT app_id, key, sealed FROM env_vars")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (app, key, sealed) in env {
+            let at = SealedRef::Env {
+                app: parse_col(app.clone())?,
+                key: parse_col(key.clone())?,
+            };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("variable {key} of {app}: {e}")))?;
+            tx.execute(
+                "UPDATE env_vars SET sealed = ?3 WHERE app_id = ?1 AND key = ?2",
+                params![app, key, fresh],
+            )?;
+            counts.env_vars += 1;
+        }
+
+        let certs: Vec<(String, String, Vec<u8>)> = tx
+            .prepare("SELECT hostname, source, key_sealed FROM certificates")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (hostname, source, sealed) in certs {
+            let at = SealedRef::CertKey {
+                hostname: hostname.clone(),
+                source: parse_col(source.clone())?,
+            };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the key of certificate {hostname}: {e}")))?;
+            tx.execute(
+                "UPDATE certificates SET key_sealed = ?3 WHERE hostname = ?1 AND source = ?2",
+                params![hostname, source, fresh],
+            )?;
+            counts.certificate_keys += 1;
+        }
+
+        let settings: Vec<(String, String)> = tx
+            .prepare("SELECT key, value FROM settings WHERE key LIKE 'acme_account:%'")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (key, value) in settings {
+            let sealed = STANDARD
+                .decode(&value)
+                .map_err(|e| fail(format!("setting {key}: {e}")))?;
+            let at = SealedRef::Setting { key: key.clone() };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("setting {key}: {e}")))?;
+            tx.execute(
+                "UPDATE settings SET value = ?2 WHERE key = ?1",
+                params![key, STANDARD.encode(fresh)],
+            )?;
+            counts.settings += 1;
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+}

@@ -31,6 +31,9 @@ pub enum DockerError {
     NotFound(String),
     #[error("Docker: {0}")]
     Api(String),
+    /// Docker refused the request itself (400): what was asked for is not valid.
+    #[error("Docker refused it: {0}")]
+    Rejected(String),
 }
 
 impl From<bollard::errors::Error> for DockerError {
@@ -41,6 +44,10 @@ impl From<bollard::errors::Error> for DockerError {
                 status_code: 404,
                 message,
             } => Self::NotFound(message),
+            E::DockerResponseServerError {
+                status_code: 400,
+                message,
+            } => Self::Rejected(message),
             E::DockerResponseServerError { message, .. } => Self::Api(message),
             E::HyperResponseError { .. } | E::IOError { .. } | E::RequestTimeoutError => {
                 Self::Unreachable(e.to_string())

@@ -10,6 +10,10 @@ use std::fmt;
 
 use super::ids::{AppId, ProjectId};
 
+/// A Docker image reference as Docker accepts it: an optional registry (`host[:port]/`), a
+/// lowercase repository path, an optional tag and an optional sha256 digest.
+pub const IMAGE_REF_PATTERN: &str = r"^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
+
 /// The DNS-label rule shared by app and project names.
 pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 
@@ -202,6 +206,23 @@ impl JsonSchema for EnvKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_references_follow_dockers_grammar() {
+        let re = regex::Regex::new(IMAGE_REF_PATTERN).unwrap();
+        for ok in [
+            "nginx",
+            "nginx:1.27",
+            "sh0-test/busybox:latest",
+            "registry.local:5000/team/app:v1.2-RC",
+            "ghcr.io/org/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in ["rzgHoI_0KR0", "Nginx", "app:", "-app", "a//b", "app:-x", "app name"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn names_follow_dns_label_rules() {

@@ -115,6 +115,7 @@ impl From<DockerError> for ToolError {
         match e {
             DockerError::Unreachable(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
             DockerError::NotFound(m) => Self::not_found(m),
+            DockerError::Rejected(_) => Self::invalid(e.to_string()),
             other => Self::new(ErrorKind::Unavailable, other.to_string()),
         }
     }

@@ -17,8 +17,6 @@ pub struct AppUpdate;
 pub struct AppDelete;
 
 /// Docker image reference: registry/name:tag or @digest.
-const IMAGE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$";
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppCreateInput {
@@ -33,7 +31,7 @@ pub struct AppCreateInput {
     pub port: Option<u16>,
     /// A Docker image to run (e.g. `nginx:1.27`), when the app is deployed from an image.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 255), regex(pattern = IMAGE_PATTERN))]
+    #[schemars(length(min = 1, max = 255), regex(pattern = crate::domain::names::IMAGE_REF_PATTERN))]
     pub image: Option<String>,
     /// What the app is.
     #[serde(default)]
@@ -67,7 +65,7 @@ pub struct AppUpdateInput {
     pub port: Option<u16>,
     /// New image reference.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 255), regex(pattern = IMAGE_PATTERN))]
+    #[schemars(length(min = 1, max = 255), regex(pattern = crate::domain::names::IMAGE_REF_PATTERN))]
     pub image: Option<String>,
     /// New description.
     #[serde(default)]

@@ -16,8 +16,6 @@ pub struct DeploymentCancel;
 pub struct AppRollback;
 
 /// Docker image reference: registry/name:tag or @digest.
-const IMAGE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$";
-
 pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
     match adapter {
         Adapter::Rest => Trigger::Api,
@@ -34,7 +32,7 @@ pub struct AppDeployInput {
     pub app: ResourceRef,
     /// Deploy this image (and make it the app's image for later redeploys).
     #[serde(default)]
-    #[schemars(length(min = 1, max = 255), regex(pattern = IMAGE_PATTERN))]
+    #[schemars(length(min = 1, max = 255), regex(pattern = crate::domain::names::IMAGE_REF_PATTERN))]
     pub image: Option<String>,
     /// Deploy an uploaded archive: the id the upload endpoint returned.
     #[serde(default)]

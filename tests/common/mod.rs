@@ -289,7 +289,12 @@ pub fn free_port() -> u16 {
 }
 
 /// Python packages the client checks need, pinned.
-const PY_PACKAGES: &[&str] = &["mcp==2.3.0", "jsonschema==4.25.1", "openapi-spec-validator==0.7.2"];
+const PY_PACKAGES: &[&str] = &[
+    "mcp==2.3.0",
+    "jsonschema==4.25.1",
+    "openapi-spec-validator==0.7.2",
+    "schemathesis==4.32.5",
+];
 
 /// A Python interpreter with the MCP SDK: `SH0_TEST_PYTHON` if set (CI prepares one), else a
 /// venv under the target directory, created on first use. Never skipped: without Python

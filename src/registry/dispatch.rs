@@ -76,14 +76,8 @@ impl Dispatcher {
             .store
             .key_by_hash(&hash_key(token))
             .map_err(ToolError::from)?;
-        let expired = |k: &crate::store::StoredKey| {
-            k.expires_at.as_deref().is_some_and(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_or(true, |at| at <= time::OffsetDateTime::now_utc())
-            })
-        };
         match key {
-            Some(k) if !k.revoked && !expired(&k) => Ok(Principal {
+            Some(k) if k.revoked_at.is_none() && !k.expired_at(time::OffsetDateTime::now_utc()) => Ok(Principal {
                 id: PrincipalId::Key(k.id),
                 role: k.role,
                 scope: k.scope,

@@ -1,24 +1,11 @@
 //! API keys. Only digests are stored; see `auth::api_keys`.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreResult, parse_col};
 use crate::domain::{KeyId, Role, Scope, now_rfc3339};
 
 /// A key as stored: never its plaintext.
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub id: KeyId,
-    pub name: String,
-    pub prefix: String,
-    pub scope: Scope,
-    pub role: Role,
-    pub revoked: bool,
-    /// RFC 3339; `None` never expires.
-    pub expires_at: Option<String>,
-}
-
-/// A key as `key_list` shows it.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
     pub id: KeyId,
@@ -30,6 +17,37 @@ pub struct KeyRow {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+}
+
+impl KeyRow {
+    /// Whether the key had expired at `now` (an unreadable expiry counts as expired).
+    pub fn expired_at(&self, now: time::OffsetDateTime) -> bool {
+        self.expires_at.as_deref().is_some_and(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_or(true, |at| at <= now)
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, prefix, scope, role, created_at, last_used_at, expires_at, revoked_at";
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<KeyRow>> {
+    let (id, scope, role): (String, String, String) = (r.get(0)?, r.get(3)?, r.get(4)?);
+    let (name, prefix, created_at) = (r.get(1)?, r.get(2)?, r.get(5)?);
+    let (last_used_at, expires_at, revoked_at) = (r.get(6)?, r.get(7)?, r.get(8)?);
+    let build = || -> StoreResult<KeyRow> {
+        Ok(KeyRow {
+            id: parse_col(id)?,
+            name,
+            prefix,
+            scope: parse_col(scope)?,
+            role: parse_col(role)?,
+            created_at,
+            last_used_at,
+            expires_at,
+            revoked_at,
+        })
+    };
+    Ok(build())
 }
 
 /// What a new key is.
@@ -65,38 +83,11 @@ impl Store {
     /// Every key, newest first.
     pub fn key_list(&self) -> StoreResult<Vec<KeyRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, name, prefix, scope, role, created_at, last_used_at, expires_at, revoked_at \
-             FROM api_keys ORDER BY created_at DESC, id DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (id, name, prefix, scope, role, created_at, last_used_at, expires_at, revoked_at) = row?;
-            Ok(KeyRow {
-                id: parse_col(id)?,
-                name,
-                prefix,
-                scope: parse_col(scope)?,
-                role: parse_col(role)?,
-                created_at,
-                last_used_at,
-                expires_at,
-                revoked_at,
-            })
-        })
-        .collect()
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC"
+        ))?;
+        let rows = stmt.query_map([], read_row)?;
+        rows.map(|r| r?).collect()
     }
 
     /// Revokes a key; false when there is no such key or it was revoked already.
@@ -108,41 +99,23 @@ impl Store {
     }
 
     /// Looks a key up by digest and records its use.
-    pub fn key_by_hash(&self, hash: &str) -> StoreResult<Option<StoredKey>> {
+    pub fn key_by_hash(&self, hash: &str) -> StoreResult<Option<KeyRow>> {
         let conn = self.conn();
-        let row = conn
+        let key = conn
             .query_row(
-                "SELECT id, name, prefix, scope, role, revoked_at IS NOT NULL, expires_at FROM api_keys WHERE hash = ?1",
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE hash = ?1"),
                 [hash],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, bool>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                },
+                read_row,
             )
-            .optional()?;
-        let Some((id, name, prefix, scope, role, revoked, expires_at)) = row else {
-            return Ok(None);
-        };
-        conn.execute(
-            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-            params![id, now_rfc3339()],
-        )?;
-        Ok(Some(StoredKey {
-            id: parse_col(id)?,
-            name,
-            prefix,
-            scope: parse_col(scope)?,
-            role: parse_col(role)?,
-            revoked,
-            expires_at,
-        }))
+            .optional()?
+            .transpose()?;
+        if let Some(k) = &key {
+            conn.execute(
+                "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                params![k.id.as_str(), now_rfc3339()],
+            )?;
+        }
+        Ok(key)
     }
 
     pub fn key_count(&self) -> StoreResult<i64> {

@@ -20,7 +20,7 @@ pub use sealed::{ResealCounts, Resealer, SealedRef};
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};
-pub use keys::{KeyRow, NewKey, StoredKey};
+pub use keys::{KeyRow, NewKey};
 
 use rusqlite::Connection;
 use std::path::Path;

@@ -148,11 +148,7 @@ impl Tool for KeyCreate {
 }
 
 fn view(k: KeyRow, caller: &PrincipalId, now: OffsetDateTime) -> KeyView {
-    let expired = k
-        .expires_at
-        .as_deref()
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .is_some_and(|t| t <= now);
+    let expired = k.expired_at(now);
     KeyView {
         state: match (&k.revoked_at, expired) {
             (Some(_), _) => KeyState::Revoked,

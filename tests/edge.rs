@@ -312,6 +312,7 @@ async fn uploaded_certificates_are_validated_and_served() {
     assert_eq!(status, 200, "{body}");
     // (A new client: open connections keep the certificate they were made with.)
     let client = https_client(&server, &ca.pem, &["shop.example.test"]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.https_port)).is_ok());
     assert!(client.get(&url).send().await.is_err(), "TLS still served");
     let resp = plain_get(&server, "shop.example.test", "/").await;
     assert_eq!(resp.status(), 503);

@@ -254,7 +254,8 @@ async fn tls_terminates_per_sni_with_h2_websockets_limits_and_metrics() {
         r.text().await.unwrap(),
         format!("127.0.0.1 https web.example.test:{}", secure.port())
     );
-    // No certificate for a name: the handshake fails, nothing is served.
+    // No certificate for a name: the port answers, the handshake fails, nothing is served.
+    assert!(tokio::net::TcpStream::connect(secure).await.is_ok());
     assert!(
         client
             .get(format!("https://other.example.test:{}/", secure.port()))
@@ -275,6 +276,14 @@ async fn tls_terminates_per_sni_with_h2_websockets_limits_and_metrics() {
         .unwrap();
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], format!("{base}/p?q=1").as_str());
+    // A Host that is not a name is refused, never redirected (it would match a wildcard).
+    let r = http
+        .get(format!("http://{plain}/"))
+        .header("host", "1249763876/.example.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     state.challenges.insert("tok", "tok.thumb");
     let r = http
         .get(format!("http://{plain}/.well-known/acme-challenge/tok"))

@@ -193,13 +193,33 @@ async fn rotating_the_master_key_reseals_every_secret_while_serving() {
         "the certificate key opened after restart: {domains}"
     );
 
+    // Two rotations at once, and a value written meanwhile: one rotation at a time, and
+    // every value still opens afterwards, also after a restart.
+    let late = json!({"app": "web", "key": "LATE", "value": "written-during-rotation"});
+    let (a, b, c) = tokio::join!(
+        server.call("secrets_rotate", json!({})),
+        server.call("secrets_rotate", json!({})),
+        server.call("env_set", late),
+    );
+    assert_eq!((a.0, b.0, c.0), (200, 200, 200), "{a:?} {b:?} {c:?}");
+    assert!(!server.data_dir().join("master.key.next").exists());
+    server.restart();
+    let (_, vars) = server.call("env_list", reveal.clone()).await;
+    let values: Vec<&str> = vars["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["written-during-rotation", "rotate-me-please"], "{vars}");
+
     // A rotation stopped before it re-sealed anything (only the new key file written) is
     // finished at the next start.
     let next = "ab".repeat(32);
     std::fs::write(server.data_dir().join("master.key.next"), &next).unwrap();
     server.restart();
     let (_, vars) = server.call("env_list", reveal).await;
-    assert_eq!(vars["vars"][0]["value"], "rotate-me-please");
+    assert_eq!(vars["vars"][1]["value"], "rotate-me-please");
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), next);
     let (app_id, sealed) = sealed_env(&server, "web", "TOKEN");
     assert!(opens_with(&next, &app_id, "TOKEN", &sealed));

@@ -46,6 +46,12 @@ struct Keys {
 #[derive(Clone)]
 pub struct MasterKey {
     keys: Arc<RwLock<Keys>>,
+    /// Held (shared) from sealing a value until it is stored, and (exclusive) while a
+    /// rotation switches keys: so every value sealed with the old key is in the store
+    /// before the re-sealing reads it.
+    gate: Arc<RwLock<()>>,
+    /// One rotation at a time.
+    rotation: Arc<tokio::sync::Mutex<()>>,
     /// The key file, when the key came from one (not from `SH0_MASTER_KEY`).
     file: Option<PathBuf>,
 }
@@ -92,6 +98,8 @@ impl MasterKey {
                 current: cipher(text)?,
                 previous: None,
             })),
+            gate: Arc::default(),
+            rotation: Arc::default(),
             file: None,
         })
     }
@@ -133,6 +141,8 @@ impl MasterKey {
         };
         Ok(Self {
             keys: Arc::new(RwLock::new(keys)),
+            gate: Arc::default(),
+            rotation: Arc::default(),
             file: Some(path),
         })
     }
@@ -155,12 +165,22 @@ impl MasterKey {
         self.keys.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Held for the whole of a rotation, so that two never interleave.
+    pub async fn rotation_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.rotation.lock().await
+    }
+
     /// Starts a rotation: writes a fresh key to `master.key.next` (0600) and makes it the
-    /// one new values are sealed with, the old one still opening what it sealed.
+    /// one new values are sealed with, the old one still opening what it sealed. Waits for
+    /// values being sealed to be stored first (see `seal_into`).
     pub fn begin_rotation(&self) -> Result<(), SecretsError> {
         let file = self.file.as_deref().ok_or_else(|| {
             SecretsError::Key("the master key comes from SH0_MASTER_KEY: rotate it there and restart".into())
         })?;
+        let _no_sealing = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        if self.is_rotating() {
+            return Err(SecretsError::Key("a rotation is already under way".into()));
+        }
         let next = next_key_file(file);
         let text = fresh_key_text();
         crate::util::write_private_file(&next, text.as_bytes()).map_err(|source| SecretsError::Io {
@@ -186,6 +206,13 @@ impl MasterKey {
         })?;
         self.write().previous = None;
         Ok(())
+    }
+
+    /// Seals `plaintext` and hands the sealed value to `store` (the write to the database)
+    /// while no rotation can switch keys. Every value that is stored goes through here.
+    pub fn seal_into<T>(&self, plaintext: &[u8], context: &str, store: impl FnOnce(Vec<u8>) -> T) -> T {
+        let _sealing = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        store(self.seal(plaintext, context))
     }
 
     /// Seals `plaintext`, binding it to `context` (e.g. `env:<app>:<key>`) so a sealed value

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::challenges::Challenges;
 use crate::auth::MasterKey;
-use crate::store::Store;
+use crate::store::{SEALED_SETTING_PREFIX, Store};
 
 /// Let's Encrypt's production directory, the default.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -70,8 +70,9 @@ pub struct AcmeClient {
     account: Account,
 }
 
+/// The sealed setting holding the account of `directory` (re-sealed by key rotation).
 fn credentials_setting(directory: &str) -> String {
-    format!("acme_account:{directory}")
+    format!("{SEALED_SETTING_PREFIX}{directory}")
 }
 
 impl AcmeClient {
@@ -114,9 +115,10 @@ impl AcmeClient {
             .await
             .map_err(AcmeError::from_acme)?;
         let json = serde_json::to_vec(&credentials).map_err(|e| AcmeError::Store(e.to_string()))?;
-        store
-            .setting_put(&setting, &STANDARD.encode(key.seal(&json, &setting)))
-            .map_err(|e| AcmeError::Store(e.to_string()))?;
+        key.seal_into(&json, &setting, |sealed| {
+            store.setting_put(&setting, &STANDARD.encode(sealed))
+        })
+        .map_err(|e| AcmeError::Store(e.to_string()))?;
         tracing::info!(directory = %settings.directory, "registered an ACME account");
         Ok(Self { account })
     }

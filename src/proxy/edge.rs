@@ -29,6 +29,8 @@ pub enum EdgeError {
     Acme(#[from] AcmeError),
     #[error("a stored certificate key could not be opened: {0}")]
     Secrets(#[from] SecretsError),
+    #[error("{0} was detached while its certificate was being ordered; the certificate was discarded")]
+    NoLongerWanted(String),
     /// Automatic certificates are off (no HTTPS port, or ACME disabled).
     #[error("automatic certificates are disabled on this server (start it with an HTTPS port and ACME enabled)")]
     AcmeDisabled,
@@ -176,24 +178,26 @@ impl Edge {
         key_pem: &str,
         parsed: &ParsedCert,
     ) -> Result<CertRow, EdgeError> {
-        let row = CertRow {
-            id: CertificateId::generate(),
-            hostname: domain.clone(),
-            source,
-            names: parsed.names.clone(),
-            chain_pem: chain_pem.to_owned(),
-            key_sealed: self
-                .inner
-                .master_key
-                .seal(key_pem.as_bytes(), &cert_context(domain.as_str(), source)),
-            issuer: parsed.issuer.clone(),
-            serial: parsed.serial.clone(),
-            not_before: rfc3339(parsed.not_before),
-            not_after: rfc3339(parsed.not_after),
-            created_at: now_rfc3339(),
-        };
-        self.inner.store.cert_put(&row)?;
-        Ok(row)
+        let context = cert_context(domain.as_str(), source);
+        self.inner
+            .master_key
+            .seal_into(key_pem.as_bytes(), &context, |key_sealed| {
+                let row = CertRow {
+                    id: CertificateId::generate(),
+                    hostname: domain.clone(),
+                    source,
+                    names: parsed.names.clone(),
+                    chain_pem: chain_pem.to_owned(),
+                    key_sealed,
+                    issuer: parsed.issuer.clone(),
+                    serial: parsed.serial.clone(),
+                    not_before: rfc3339(parsed.not_before),
+                    not_after: rfc3339(parsed.not_after),
+                    created_at: now_rfc3339(),
+                };
+                self.inner.store.cert_put(&row).map(|()| row)
+            })
+            .map_err(EdgeError::from)
     }
 
     /// Deletes a certificate; an ACME one for a name that still wants one is ordered again.
@@ -204,12 +208,14 @@ impl Edge {
         Ok(deleted)
     }
 
-    /// Domains and the panel changed: routes now, certificates soon.
-    pub fn domains_changed(&self) -> Result<(), EdgeError> {
-        self.sync_routes()?;
-        self.reload_certs()?;
+    /// Domains changed in the store (already committed): routes now, certificates soon. A
+    /// failure here is logged, not returned, because the change itself stands; the
+    /// background pass re-syncs within minutes.
+    pub fn domains_changed(&self) {
+        if let Err(e) = self.sync_routes().and_then(|()| self.reload_certs()) {
+            tracing::error!(error = %e, "could not apply a domain change to the proxy yet");
+        }
         self.wake();
-        Ok(())
     }
 
     /// Tells the background loop to look for work now.
@@ -266,7 +272,8 @@ impl Edge {
     }
 
     async fn pass(&self, shutdown: &CancellationToken) -> Result<(), EdgeError> {
-        // Stop serving certificates that expired since the last pass.
+        // Catch up with the store: routes, and certificates that expired since the last pass.
+        self.sync_routes()?;
         self.reload_certs()?;
         let now = OffsetDateTime::now_utc();
         let certs = self.inner.store.cert_list()?;
@@ -297,6 +304,10 @@ impl Edge {
             let issued = client.order(host.as_str(), &self.inner.state.challenges).await?;
             let parsed = ParsedCert::parse(&issued.chain_pem, &issued.key_pem)?;
             parsed.check_usable_for(host.as_str(), OffsetDateTime::now_utc())?;
+            // The domain may have been removed while the order ran: keep nothing for it.
+            if !self.wanted()?.contains(host) {
+                return Err(EdgeError::NoLongerWanted(host.to_string()));
+            }
             self.put(host, CertSource::Acme, &issued.chain_pem, &issued.key_pem, &parsed)
         }
         .await;

@@ -14,7 +14,7 @@ pub const BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_
 #[derive(Default)]
 struct AppCounters {
     status: [AtomicU64; 5],
-    /// Responses the proxy answered itself because the app could not (502, 503, 504).
+    /// Responses the proxy answered itself instead of the app (413, 502, 503, 504).
     proxy_errors: AtomicU64,
     buckets: [AtomicU64; BUCKETS_MS.len() + 1],
     total_us: AtomicU64,
@@ -40,7 +40,8 @@ pub struct AppTraffic {
     pub requests: u64,
     /// Responses by status class: `1xx` .. `5xx`.
     pub status: HashMap<String, u64>,
-    /// Of those, errors the proxy answered itself (app unreachable, unhealthy or too slow).
+    /// Of those, errors the proxy answered itself: request too large (413), app unreachable
+    /// (502), unhealthy (503) or too slow (504).
     pub proxy_errors: u64,
     /// Time to the response head, mean and estimated percentiles (a bucket's upper bound).
     pub latency_mean_ms: f64,

@@ -135,6 +135,16 @@ impl ProxyServer {
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        if !valid_host(&host) {
+            // Never route, and above all never redirect, to a host that is not a name:
+            // `Host: 1249763876/.example.com` would otherwise match a wildcard certificate
+            // and send the client elsewhere.
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The Host header is not a valid host name.",
+            );
+        }
         if scheme == Scheme::Http {
             // ACME answers stay on plain HTTP, whatever else the host does.
             if req.uri().path().starts_with(CHALLENGE_PREFIX) {
@@ -153,10 +163,11 @@ impl ProxyServer {
         let upstream = match self.table.lookup(&host) {
             Some(Route::Serve(Target::Up(u))) => u,
             Some(Route::Redirect(to)) => {
+                // HTTPS only where the target can be served over it.
                 let scheme = if self.config.https_port.is_some() && self.state.certs.covers(&to) {
                     Scheme::Https
                 } else {
-                    scheme
+                    Scheme::Http
                 };
                 return self.redirect(scheme, &to, &path);
             }
@@ -304,6 +315,34 @@ impl ProxyServer {
         }
         resp
     }
+}
+
+/// A Host header sh0 will act on: a DNS name or IPv4 address (letters, digits, `-`, `.`)
+/// or a bracketed IPv6 address, with an optional port. Empty (HTTP/1.0) is allowed: it
+/// routes nowhere.
+fn valid_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, port)) => {
+                return v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                    && (port.is_empty()
+                        || port
+                            .strip_prefix(':')
+                            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit())));
+            }
+            None => return false,
+        },
+        None => host,
+    };
+    let name = match name.rsplit_once(':') {
+        Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+        Some(_) => return false,
+        None => name,
+    };
+    name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Whether a failed upstream request failed because the client's body passed the limit
@@ -487,4 +526,36 @@ async fn serve_connection<S>(
         .keep_alive_timeout(Duration::from_secs(20));
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let _ = watcher.watch(conn.into_owned()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn hosts_must_be_names_or_addresses() {
+        for ok in [
+            "",
+            "web.example.com",
+            "WEB.example.com:8080",
+            "127.0.0.1:80",
+            "[::1]:443",
+            "[::1]",
+            "a-b.c.",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "1249763876/.example.com",
+            "a b.com",
+            "x.com:80:80",
+            "x.com:http",
+            "[::1",
+            "[::1]x",
+            "é.com",
+            "a@b.com",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
 }

@@ -16,7 +16,7 @@ mod keys;
 mod migrations;
 mod projects;
 mod sealed;
-pub use sealed::{ResealCounts, Resealer, SealedRef};
+pub use sealed::{ResealCounts, Resealer, SEALED_SETTING_PREFIX, SealedRef};
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};

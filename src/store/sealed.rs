@@ -11,6 +11,9 @@ use serde::Serialize;
 use super::{Store, StoreError, StoreResult, parse_col};
 use crate::domain::{AppId, CertSource, EnvKey};
 
+/// Settings whose values are sealed start with this (the ACME account of a directory).
+pub const SEALED_SETTING_PREFIX: &str = "acme_account:";
+
 /// Where a sealed value lives.
 pub enum SealedRef {
     Env {
@@ -81,8 +84,8 @@ impl Store {
         }
 
         let settings: Vec<(String, String)> = tx
-            .prepare("SELECT key, value FROM settings WHERE key LIKE 'acme_account:%'")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1")?
+            .query_map([SEALED_SETTING_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         for (key, value) in settings {
             let sealed = STANDARD

@@ -16,7 +16,6 @@ pub struct AppGet;
 pub struct AppUpdate;
 pub struct AppDelete;
 
-/// Docker image reference: registry/name:tag or @digest.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppCreateInput {
@@ -298,7 +297,7 @@ impl Tool for AppDelete {
         ctx.deployer().app_removed(&app).await?;
         ctx.store().app_delete(&app.id)?;
         // Its domains went with it (ON DELETE CASCADE): drop their routes and counters.
-        ctx.edge().domains_changed()?;
+        ctx.edge().domains_changed();
         ctx.edge().state().metrics.forget(app.name.as_str());
         Ok(AppDeleteOutput {
             deleted: app.name.to_string(),

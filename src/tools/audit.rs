@@ -79,8 +79,10 @@ impl Tool for AuditVerify {
             title: "Verify the audit log",
             description: "Check that the audit log has not been tampered with: every record's hash covers its \
                           content and the previous record's hash, so an edited or deleted record breaks the chain \
-                          from there on. Returns the first broken record (null when intact) and the newest hash, \
-                          which can be kept elsewhere to detect a truncated log later.",
+                          from there on. Returns the first broken record (null when intact) and the newest hash. \
+                          The hashes are not keyed: someone able to write the database file could recompute \
+                          them, so keep the newest hash elsewhere now and then; a rewritten or truncated log \
+                          no longer reproduces it.",
             safety: Safety::Read,
             permission: Permission::AuditRead,
             http: Some(HttpRoute::new(Get, "/api/v1/audit/verify")),

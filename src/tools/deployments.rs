@@ -15,7 +15,6 @@ pub struct DeploymentList;
 pub struct DeploymentCancel;
 pub struct AppRollback;
 
-/// Docker image reference: registry/name:tag or @digest.
 pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
     match adapter {
         Adapter::Rest => Trigger::Api,

@@ -124,6 +124,10 @@ fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, Too
     let certs = ctx.store().cert_list()?;
     let statuses = ctx.edge().acme_statuses()?;
     let served = &ctx.edge().state().certs;
+    let now = time::OffsetDateTime::now_utc();
+    let unexpired = |c: &crate::store::CertRow| {
+        time::OffsetDateTime::parse(&c.not_after, &time::format_description::well_known::Rfc3339).is_ok_and(|t| t > now)
+    };
     Ok(rows
         .into_iter()
         .map(|d| {
@@ -131,7 +135,8 @@ fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, Too
             let https = served.covers(host);
             let certificate = certs
                 .iter()
-                .filter(|c| c.names.iter().any(|n| crate::proxy::certs::name_matches(n, host)))
+                // As the edge serves them: unexpired, an upload before an ACME certificate.
+                .filter(|c| unexpired(c) && c.names.iter().any(|n| crate::proxy::certs::name_matches(n, host)))
                 .max_by_key(|c| (c.source == CertSource::Uploaded, c.not_after.clone()))
                 .map(|c| ServingCert {
                     id: c.id.to_string(),
@@ -207,7 +212,7 @@ impl Tool for DomainAdd {
             }
         }
         let rows = ctx.store().domains_insert(&app.id, &names)?;
-        ctx.edge().domains_changed()?;
+        ctx.edge().domains_changed();
         Ok(DomainsOutput {
             domains: views(ctx, rows)?,
         })
@@ -282,7 +287,7 @@ impl Tool for DomainRemove {
     async fn call(&self, ctx: &ToolContext, input: DomainRemoveInput) -> Result<DomainRemoveOutput, ToolError> {
         owned(ctx, &input.app, &input.domain)?;
         let removed = ctx.store().domain_delete(&input.domain)?;
-        ctx.edge().domains_changed()?;
+        ctx.edge().domains_changed();
         Ok(DomainRemoveOutput {
             removed: removed.into_iter().map(String::from).collect(),
         })

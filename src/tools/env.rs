@@ -96,11 +96,11 @@ impl Tool for EnvSet {
 
     async fn call(&self, ctx: &ToolContext, input: EnvSetInput) -> Result<EnvSetOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
-        let sealed = ctx
-            .services
-            .master_key
-            .seal(input.value.expose().as_bytes(), &env_context(&app.id, &input.key));
-        let created = ctx.store().env_set(&app.id, &input.key, &sealed)?;
+        let created = ctx.services.master_key.seal_into(
+            input.value.expose().as_bytes(),
+            &env_context(&app.id, &input.key),
+            |sealed| ctx.store().env_set(&app.id, &input.key, &sealed),
+        )?;
         Ok(EnvSetOutput {
             app: app.name.to_string(),
             key: input.key.to_string(),

@@ -234,6 +234,12 @@ impl Tool for KeyRevoke {
 
     async fn call(&self, ctx: &ToolContext, input: KeyRevokeInput) -> Result<KeyRevokeOutput, ToolError> {
         let key = find(ctx, &input.key)?;
+        if key.role > ctx.principal.role {
+            return Err(ToolError::forbidden(format!(
+                "a `{}` cannot revoke a key of a `{}`",
+                ctx.principal.role, key.role
+            )));
+        }
         if !ctx.store().key_revoke(&key.id)? {
             return Err(ToolError::conflict(format!("key {} is already revoked", key.id)));
         }

@@ -210,7 +210,10 @@ impl Tool for ProjectDelete {
         let deleted_apps = ctx.store().project_delete(&p.id, input.cascade)?;
         ctx.deployer().project_removed(p.name.as_str()).await;
         if !deleted_apps.is_empty() {
-            ctx.edge().domains_changed()?;
+            ctx.edge().domains_changed();
+            for app in &deleted_apps {
+                ctx.edge().state().metrics.forget(app);
+            }
         }
         Ok(ProjectDeleteOutput {
             deleted: p.name.to_string(),

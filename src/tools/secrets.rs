@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use crate::auth::{cert_context, env_context};
 use crate::registry::HttpMethod::Post;
@@ -65,12 +64,10 @@ impl Tool for SecretsRotate {
 
     async fn call(&self, ctx: &ToolContext, _: SecretsRotateInput) -> Result<SecretsRotateOutput, ToolError> {
         let key = &ctx.services.master_key;
+        let _one = key.rotation_lock().await;
         if !key.is_rotating() {
             key.begin_rotation()
                 .map_err(|e| ToolError::new(crate::registry::ErrorKind::Unprocessable, e.to_string()))?;
-            // A value sealed with the old key just before the switch is stored right after it
-            // (sealing and storing run back to back): let such writes land before re-sealing.
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(SecretsRotateOutput {
             resealed: complete_rotation(&ctx.services)?,

@@ -50,9 +50,9 @@ fn main() {
     std::fs::write(dir.path().join("key.pem"), &key_pem).unwrap();
 
     let upstream_port = free_port();
-    let mut upstream = Nginx::start(dir.path(), "upstream", &upstream_conf(upstream_port));
+    let upstream = Nginx::start(dir.path(), "upstream", &upstream_conf(upstream_port));
     let (nginx_http, nginx_https) = (free_port(), free_port());
-    let mut reference = Nginx::start(
+    let reference = Nginx::start(
         dir.path(),
         "reference",
         &proxy_conf(dir.path(), nginx_http, nginx_https, upstream_port),
@@ -137,8 +137,8 @@ fn main() {
     }
     let _ = sh0.kill();
     let _ = sh0.wait();
-    reference.stop();
-    upstream.stop();
+    drop(reference);
+    drop(upstream);
 }
 
 /// The child: sh0's proxy with one app at the upstream, a plain and a TLS host, on one
@@ -246,8 +246,17 @@ impl Nginx {
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A panicking run (wrk saw errors) must not leave nginx processes behind.
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -1,6 +1,8 @@
 //! The OpenAPI document, fuzzed by schemathesis with a valid owner key: thousands of
 //! generated calls over every operation, and none may answer 5xx or break its own response
-//! schema. The seed is fixed so that a failure reproduces (`st replay` shows each case).
+//! schema. The seed is fixed so that a failure reproduces (`st replay` shows each case). One
+//! worker: with several, hypothesis can trip over its own source introspection (a runtime
+//! error of the fuzzer, not a finding about sh0).
 
 mod common;
 
@@ -22,7 +24,7 @@ fn fuzzing_the_openapi_document_finds_no_server_error_and_no_schema_break() {
         .arg(format!("{}/api/v1/openapi.json", server.url))
         .args(["-H", &format!("Authorization: Bearer {}", server.token)])
         .args(["--checks", "not_a_server_error,response_schema_conformance"])
-        .args(["--max-examples", "25", "--workers", "2", "--request-timeout", "15"])
+        .args(["--max-examples", "25", "--workers", "1", "--request-timeout", "15"])
         .args(["--seed", "20261124", "--no-color"])
         .current_dir(server.dir.path())
         .output()

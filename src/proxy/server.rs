@@ -94,6 +94,15 @@ enum Scheme {
     Https,
 }
 
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
 impl ProxyServer {
     /// A proxy with default limits and no TLS.
     pub fn new(table: Arc<RoutingTable>) -> Self {
@@ -303,11 +312,7 @@ impl ProxyServer {
             (Scheme::Http, _) if self.config.http_port == 80 => host.to_owned(),
             (Scheme::Http, _) => format!("{host}:{}", self.config.http_port),
         };
-        let prefix = match scheme {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        };
-        let location = format!("{prefix}://{authority}{path}");
+        let location = format!("{}://{authority}{path}", scheme.as_str());
         let mut resp = Response::new(super::body::full(""));
         *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
         if let Ok(v) = HeaderValue::from_str(&location) {
@@ -399,11 +404,7 @@ fn prepare_headers(headers: &mut HeaderMap, upgrade: bool, peer: SocketAddr, hos
     if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
         headers.insert("x-forwarded-for", v);
     }
-    let proto = match scheme {
-        Scheme::Http => "http",
-        Scheme::Https => "https",
-    };
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme.as_str()));
     if let Ok(v) = HeaderValue::from_str(host) {
         headers.insert("x-forwarded-host", v);
     }

@@ -170,20 +170,23 @@ impl Store {
 }
 
 /// Deletes an app and everything that belongs to it inside `tx`: environment, deployments
-/// and their logs, domains with their ACME state and automatic certificates (uploaded
-/// certificates stay: the user brought them and may attach the name again). Returns the
-/// number of app rows deleted.
+/// and their logs, and its domains (see `domains::delete_domain_rows`). Returns the number
+/// of app rows deleted.
 pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
-    const STATEMENTS: [&str; 6] = [
+    const STATEMENTS: [&str; 3] = [
         "DELETE FROM env_vars WHERE app_id = ?1",
         "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_id = ?1)",
         "DELETE FROM deployments WHERE app_id = ?1",
-        "DELETE FROM acme_status WHERE hostname IN (SELECT hostname FROM domains WHERE app_id = ?1)",
-        "DELETE FROM certificates WHERE source = 'acme' AND hostname IN (SELECT hostname FROM domains WHERE app_id = ?1)",
-        "DELETE FROM domains WHERE app_id = ?1",
     ];
     for sql in STATEMENTS {
         tx.execute(sql, [id])?;
+    }
+    let domains: Vec<String> = tx
+        .prepare("SELECT hostname FROM domains WHERE app_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for hostname in &domains {
+        super::domains::delete_domain_rows(tx, hostname)?;
     }
     tx.execute("DELETE FROM apps WHERE id = ?1", [id])
 }

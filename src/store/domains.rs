@@ -99,14 +99,21 @@ impl Store {
             .collect::<Result<_, _>>()?;
         names.insert(0, hostname.to_string());
         for name in &names {
-            tx.execute("DELETE FROM domains WHERE hostname = ?1", [name])?;
-            tx.execute("DELETE FROM acme_status WHERE hostname = ?1", [name])?;
-            tx.execute(
-                "DELETE FROM certificates WHERE hostname = ?1 AND source = 'acme'",
-                [name],
-            )?;
+            delete_domain_rows(&tx, name)?;
         }
         tx.commit()?;
         names.into_iter().map(parse_col).collect()
     }
+}
+
+/// Deletes one domain inside `tx`, with its ACME state and automatic certificate (uploaded
+/// certificates stay: the user brought them and may attach the name again).
+pub(super) fn delete_domain_rows(tx: &rusqlite::Transaction<'_>, hostname: &str) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM domains WHERE hostname = ?1", [hostname])?;
+    tx.execute("DELETE FROM acme_status WHERE hostname = ?1", [hostname])?;
+    tx.execute(
+        "DELETE FROM certificates WHERE hostname = ?1 AND source = 'acme'",
+        [hostname],
+    )?;
+    Ok(())
 }

@@ -90,6 +90,17 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
+    pub fn key_get(&self, id: &KeyId) -> StoreResult<Option<KeyRow>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+                [id.as_str()],
+                read_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
     /// Revokes a key; false when there is no such key or it was revoked already.
     pub fn key_revoke(&self, id: &KeyId) -> StoreResult<bool> {
         Ok(self.conn().execute(

@@ -203,9 +203,7 @@ impl Tool for KeyList {
 /// The key, when it exists.
 fn find(ctx: &ToolContext, id: &KeyId) -> Result<KeyRow, ToolError> {
     ctx.store()
-        .key_list()?
-        .into_iter()
-        .find(|k| k.id == *id)
+        .key_get(id)?
         .ok_or_else(|| ToolError::not_found(format!("key {id} not found")))
 }
 

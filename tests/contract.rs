@@ -66,7 +66,10 @@ fn route_url(server: &Server, desc: &ToolDescriptor, query: &str) -> (reqwest::M
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tool_keeps_the_contract_on_every_adapter() {
-    let server = Server::start();
+    let mut server = Server::start();
+    // Act as the owner's own key (account tools need a user; the bootstrap key has none).
+    let owner = common::accounts::setup_owner(&server, "owner@example.com").await;
+    server.token = common::accounts::key_for(&server, &owner, "contract", "admin", None).await;
     let registry = Registry::builtin();
     let http = reqwest::Client::new();
     // A project and an app so that tools which look things up find something.

@@ -30,6 +30,11 @@ pub fn env_context(app: &crate::domain::AppId, key: &crate::domain::EnvKey) -> S
 }
 
 /// The context a certificate's private key is sealed under: its name and source.
+/// The context a user's TOTP secret is sealed under.
+pub fn totp_context(user: &crate::domain::UserId) -> String {
+    format!("totp:{user}")
+}
+
 pub fn cert_context(hostname: &str, source: crate::domain::CertSource) -> String {
     format!("cert:{hostname}:{}", source.as_str())
 }

@@ -77,6 +77,11 @@ impl ApiClient {
         }
     }
 
+    /// POSTs a JSON body to an endpoint that is not a tool (the account endpoints).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Result<Value, ToolError> {
+        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
     /// Calls a tool by name.
     pub async fn call_tool(&self, name: &str, args: Value) -> Result<Value, ToolError> {
         self.send(

@@ -86,6 +86,9 @@ prefixed_id!(
     "Id of an uploaded source archive (`upl_` followed by 32 hex digits), as the upload endpoints return it."
 );
 prefixed_id!(DomainId, "dom_", "Domain id (`dom_` followed by 32 hex digits).");
+prefixed_id!(UserId, "usr_", "User id (`usr_` followed by 32 hex digits).");
+prefixed_id!(SessionId, "ses_", "Session id (`ses_` followed by 32 hex digits).");
+prefixed_id!(InviteId, "inv_", "Invitation id (`inv_` followed by 32 hex digits).");
 prefixed_id!(
     CertificateId,
     "crt_",

@@ -36,7 +36,9 @@ pub mod names;
 pub mod secret;
 
 pub use access::{Role, Scope};
-pub use ids::{AppId, CertificateId, DeploymentId, DomainId, KeyId, ProjectId, UploadId};
+pub use ids::{AppId, CertificateId, DeploymentId, DomainId, InviteId, KeyId, ProjectId, SessionId, UploadId, UserId};
+pub mod email;
+pub use email::Email;
 pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;

@@ -21,6 +21,16 @@ pub struct CatalogEntry {
     /// `read`, `write` or `destructive`.
     pub safety: String,
     pub permission: String,
+    /// The least role holding the permission (owner > admin > developer > viewer).
+    #[serde(default)]
+    pub min_role: String,
+    /// The least API key scope carrying it (admin > write > read).
+    #[serde(default)]
+    pub min_scope: String,
+    /// What the tool reaches: `{"kind": "server"}`, `{"kind": "listing"}`, or
+    /// `{"kind": "resource", "field", "resource"}` (one project's resource, members only).
+    #[serde(default)]
+    pub target: Value,
     pub idempotent: bool,
     pub http: Option<CatalogHttp>,
     pub cli: Vec<String>,
@@ -61,6 +71,9 @@ impl Catalog {
                     }
                     .into(),
                     permission: m.permission.as_str().into(),
+                    min_role: m.permission.min_role().as_str().into(),
+                    min_scope: m.permission.min_scope().as_str().into(),
+                    target: serde_json::to_value(m.target).unwrap_or_default(),
                     idempotent: m.idempotent,
                     http: m.http.map(|h| CatalogHttp {
                         method: h.method.as_str().into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Adapter, Permission, Principal, ToolError};
-use crate::auth::MasterKey;
+use crate::auth::{Limiters, MasterKey, SessionKeys};
 use crate::deploy::Deployer;
 use crate::proxy::Edge;
 use crate::store::Store;
@@ -49,6 +49,10 @@ pub struct Services {
     /// Custom domains, certificates, ACME and access metrics.
     pub edge: Edge,
     pub master_key: MasterKey,
+    /// Signs and checks session access tokens.
+    pub session_keys: SessionKeys,
+    /// Failed login and second-factor attempts.
+    pub limiters: Limiters,
     pub settings: ServerSettings,
     pub started: Instant,
     pub started_at: String,
@@ -73,6 +77,15 @@ impl ToolContext {
 
     pub fn edge(&self) -> &Edge {
         &self.services.edge
+    }
+
+    /// Whether the caller may see the app with this id (listing tools filter with it).
+    pub fn reaches_app(&self, app: &crate::domain::AppId) -> Result<bool, ToolError> {
+        match self.store().app_find(&crate::domain::ResourceRef::App(app.clone())) {
+            Ok(a) => Ok(self.principal.reaches(&a.project_id)),
+            Err(crate::store::StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// For permissions that depend on the input (e.g. `reveal: true`): the same policy

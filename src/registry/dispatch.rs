@@ -1,16 +1,17 @@
 //! `Dispatcher::dispatch`, the only door to a tool. In order: authenticate the
-//! credentials, find the tool, check the permission against role and scope, take the
-//! `confirm` argument off a destructive call, validate the input against every schema
-//! constraint, run the tool (which applies the confirmation gate once the input names a
-//! real resource), and append one audit record, whatever the outcome.
+//! credentials, find the tool, refuse a session's change without its CSRF token, check the
+//! permission against role and scope (and a pending 2FA enrolment), validate the input
+//! against every schema constraint, check that the project it reaches is the caller's,
+//! take the `confirm` argument off a destructive call, run the tool (which applies the
+//! confirmation gate once the input names a real resource), and append one audit record,
+//! whatever the outcome.
 
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::schema::CONFIRM_FIELD;
-use super::{Credentials, ErrorKind, Principal, PrincipalId, Registry, Safety, Services, ToolContext, ToolError};
-use crate::auth::hash_key;
+use super::{Credentials, ErrorKind, Permission, Principal, Registry, Safety, Services, ToolContext, ToolError};
 use crate::store::AuditEntry;
 
 /// Which adapter a call came through; recorded in the audit log.
@@ -66,24 +67,7 @@ impl Dispatcher {
 
     /// Resolves credentials to a principal, or `Unauthenticated`.
     pub fn authenticate(&self, creds: &Credentials) -> Result<Principal, ToolError> {
-        let Credentials::Bearer(token) = creds else {
-            return Err(ToolError::unauthenticated());
-        };
-        // Only the digest is compared, through an indexed lookup on a uniformly random
-        // 256-bit hash, so timing reveals nothing useful about the key.
-        let key = self
-            .services
-            .store
-            .key_by_hash(&hash_key(token))
-            .map_err(ToolError::from)?;
-        match key {
-            Some(k) if k.revoked_at.is_none() && !k.expired_at(time::OffsetDateTime::now_utc()) => Ok(Principal {
-                id: PrincipalId::Key(k.id),
-                role: k.role,
-                scope: k.scope,
-            }),
-            _ => Err(ToolError::unauthenticated()),
-        }
+        super::authn::authenticate(&self.services, creds).map(|a| a.principal)
     }
 
     /// The tools this caller may call, for listings (MCP `tools/list`, the CLI catalog).
@@ -93,6 +77,7 @@ impl Dispatcher {
             .registry
             .iter()
             .filter(|d| principal.holds(d.meta().permission))
+            .filter(|d| !principal.must_enrol_2fa || d.meta().permission == Permission::Account)
             .map(|d| d.meta().name)
             .collect())
     }
@@ -104,7 +89,8 @@ impl Dispatcher {
         tool: &str,
         args: Value,
     ) -> Result<Value, ToolError> {
-        let principal = self.authenticate(creds)?;
+        let authenticated = super::authn::authenticate(&self.services, creds)?;
+        let principal = authenticated.principal;
         let Some(desc) = self.registry.get(tool) else {
             return Err(ToolError::not_found(format!(
                 "no tool named `{}`",
@@ -113,7 +99,17 @@ impl Dispatcher {
         };
         let started = Instant::now();
         let redacted = super::audit::redact(&args, desc.input_schema());
-        let result = self.run(desc, principal.clone(), adapter, args).await;
+        // A browser session changes nothing without its CSRF token. This follows from the
+        // credential's kind and the tool's safety, not from a list of paths.
+        let csrf_refused =
+            desc.meta().safety != Safety::Read && authenticated.csrf.as_ref().is_some_and(|c| !c.passes());
+        let result = if csrf_refused {
+            Err(ToolError::forbidden(
+                "this session needs its CSRF token: send the sh0_csrf cookie's value in an X-CSRF-Token header",
+            ))
+        } else {
+            self.run(desc, principal.clone(), adapter, args).await
+        };
         let (outcome, kind) = match &result {
             Ok(_) => ("ok", None),
             Err(e) => ("error", Some(e.kind.as_str())),
@@ -151,6 +147,12 @@ impl Dispatcher {
                 meta.permission.as_str()
             )));
         }
+        if principal.must_enrol_2fa && meta.permission != Permission::Account {
+            return Err(ToolError::forbidden(
+                "the owner requires two-factor authentication: set it up with totp_enroll and totp_confirm first",
+            ));
+        }
+        super::access::check_limit(&principal, meta)?;
         let mut args = match args {
             Value::Null => Value::Object(Map::new()),
             Value::Object(m) => Value::Object(m),
@@ -162,6 +164,7 @@ impl Dispatcher {
             }
         };
         desc.validate(&args).map_err(ToolError::invalid)?;
+        super::access::check(&self.services.store, &principal, meta, &args)?;
         let confirm = if meta.safety == Safety::Destructive {
             args.as_object_mut()
                 .and_then(|m| m.remove(CONFIRM_FIELD))

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     Unavailable,
     /// A fault of sh0 itself; details are in the server log.
     Internal,
+    /// Too many attempts: wait `retry_after` seconds.
+    RateLimited,
+    /// The password was right; a two-factor code (or a backup code) is needed too.
+    SecondFactorRequired,
 }
 
 impl ErrorKind {
@@ -46,6 +50,8 @@ impl ErrorKind {
             Self::Unprocessable => "unprocessable",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::RateLimited => "rate_limited",
+            Self::SecondFactorRequired => "second_factor_required",
         }
     }
 }
@@ -58,6 +64,9 @@ pub struct ToolError {
     /// For `confirmation_required`: the exact value to pass as `confirm` (the resource's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
+    /// For `rate_limited`: seconds until another attempt may succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ToolError {
@@ -66,6 +75,7 @@ impl ToolError {
             kind,
             message: message.into(),
             confirm: None,
+            retry_after: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -83,7 +93,7 @@ impl ToolError {
     pub fn unauthenticated() -> Self {
         Self::new(
             ErrorKind::Unauthenticated,
-            "a valid API key is required (Authorization: Bearer sh0_...)",
+            "a valid API key (Authorization: Bearer sh0_...) or a session is required",
         )
     }
     /// An internal fault: the detail goes to the log, the caller gets a generic message.
@@ -96,6 +106,18 @@ impl ToolError {
             kind: ErrorKind::ConfirmationRequired,
             message: format!("this permanently deletes {what} `{target}`: confirm by passing confirm: \"{target}\""),
             confirm: Some(target.to_owned()),
+            retry_after: None,
+        }
+    }
+    /// Too many attempts; `wait` is how long until the lock ends (at least a second).
+    pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                ErrorKind::RateLimited,
+                format!("too many failed {what}; try again in {secs} s"),
+            )
         }
     }
 }

@@ -3,7 +3,9 @@
 //! confirmation gate for destructive tools, input validation and the audit record all
 //! happen here, so no adapter can forget one.
 
+mod access;
 mod audit;
+mod authn;
 mod catalog;
 mod context;
 mod dispatch;
@@ -11,16 +13,21 @@ mod error;
 mod permission;
 mod principal;
 mod schema;
+mod sessions;
 mod tool;
 
+pub use authn::{REQUIRE_2FA_SETTING, resolve_projects};
 pub use catalog::{Catalog, CatalogEntry, reference_markdown};
 pub use context::{ServerSettings, Services, ToolContext};
 pub use dispatch::{Adapter, Dispatcher};
 pub use error::{ErrorKind, ToolError};
 pub use permission::Permission;
-pub use principal::{Credentials, Principal, PrincipalId};
+pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess};
 pub use schema::{CONFIRM_FIELD, ToolDescriptor};
-pub use tool::{DynTool, HttpMethod, HttpRoute, Safety, Tool, ToolMeta, erase};
+pub use sessions::{
+    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientInfo, IssuedSession, REFRESH_TTL, UserView, verify_second_factor,
+};
+pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, erase};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

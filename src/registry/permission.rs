@@ -27,6 +27,12 @@ pub enum Permission {
     KeysManage,
     /// Replacing the master key.
     SecretsRotate,
+    /// Inviting users, listing them, changing their role and projects, removing them.
+    UsersManage,
+    /// The caller's own account: sessions and two-factor authentication.
+    Account,
+    /// Server-wide security policy (requiring 2FA).
+    SecurityPolicy,
 }
 
 impl Permission {
@@ -44,16 +50,24 @@ impl Permission {
             Self::CertsWrite => "certs_write",
             Self::KeysManage => "keys_manage",
             Self::SecretsRotate => "secrets_rotate",
+            Self::UsersManage => "users_manage",
+            Self::Account => "account",
+            Self::SecurityPolicy => "security_policy",
         }
     }
 
     /// The least role that holds this permission.
     pub fn min_role(self) -> Role {
         match self {
-            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Role::Viewer,
+            Self::SystemRead
+            | Self::ProjectsRead
+            | Self::AppsRead
+            | Self::EnvRead
+            | Self::KeysManage
+            | Self::Account => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
-            Self::AuditRead | Self::CertsWrite | Self::KeysManage => Role::Admin,
-            Self::SecretsRotate => Role::Owner,
+            Self::AuditRead | Self::CertsWrite | Self::UsersManage => Role::Admin,
+            Self::SecretsRotate | Self::SecurityPolicy => Role::Owner,
         }
     }
 
@@ -62,8 +76,15 @@ impl Permission {
         match self {
             Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Scope::Read,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite => Scope::Write,
-            // Plaintext secrets and the audit trail need an admin-scoped key.
-            Self::EnvReveal | Self::AuditRead | Self::KeysManage | Self::SecretsRotate => Scope::Admin,
+            // Plaintext secrets, the audit trail and anything about credentials need an
+            // admin-scoped key (a browser session has admin scope).
+            Self::EnvReveal
+            | Self::AuditRead
+            | Self::KeysManage
+            | Self::SecretsRotate
+            | Self::UsersManage
+            | Self::Account
+            | Self::SecurityPolicy => Scope::Admin,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Who is calling. Adapters only extract `Credentials` from their transport; turning them
 //! into a `Principal` is dispatch's job, so every adapter authenticates the same way.
-//! Users with sessions arrive as another `PrincipalId` variant and `Credentials` kind.
 
-use crate::domain::{KeyId, Role, Scope};
+use std::collections::BTreeSet;
+
+use crate::domain::{KeyId, ProjectId, Role, Scope, SessionId, UserId};
 
 /// What a request presented.
 #[derive(Clone, Default)]
@@ -11,6 +12,10 @@ pub enum Credentials {
     None,
     /// `Authorization: Bearer <api key>`.
     Bearer(String),
+    /// A browser session: the access token from the `sh0_access` cookie and the CSRF
+    /// token from the `X-CSRF-Token` header, if any. Only the REST adapter builds these;
+    /// dispatch requires the CSRF token for every tool that is not `Read`.
+    Session { access: String, csrf: Option<String> },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -18,6 +23,7 @@ impl std::fmt::Debug for Credentials {
         match self {
             Self::None => f.write_str("Credentials::None"),
             Self::Bearer(_) => f.write_str("Credentials::Bearer([redacted])"),
+            Self::Session { .. } => f.write_str("Credentials::Session([redacted])"),
         }
     }
 }
@@ -35,20 +41,61 @@ impl Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalId {
     Key(KeyId),
+    Session { user: UserId, session: SessionId },
 }
 
 impl std::fmt::Display for PrincipalId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Key(id) => write!(f, "key:{id}"),
+            Self::Session { user, session } => write!(f, "user:{user}/{session}"),
         }
     }
 }
 
-/// An authenticated caller: identity, role, and the scope its credential grants.
+/// Which projects a principal may reach.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectAccess {
+    /// Owners and admins reach every project; developers and viewers their memberships.
+    pub every_project: bool,
+    pub members_of: BTreeSet<ProjectId>,
+    /// A key limited to one project reaches at most that one.
+    pub only: Option<ProjectId>,
+}
+
+impl ProjectAccess {
+    pub fn reaches(&self, p: &ProjectId) -> bool {
+        (self.every_project || self.members_of.contains(p)) && self.only.as_ref().is_none_or(|o| o == p)
+    }
+}
+
+/// An authenticated caller: identity, role, the scope its credential grants, and the
+/// projects it may reach.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub id: PrincipalId,
+    /// The user it acts for; `None` for the bootstrap owner key.
+    pub user: Option<UserId>,
     pub role: Role,
     pub scope: Scope,
+    pub access: ProjectAccess,
+    /// A user who must set up 2FA before anything else (the owner requires it).
+    pub must_enrol_2fa: bool,
+}
+
+impl Principal {
+    /// Whether this caller may see or touch `project` (and everything in it).
+    pub fn reaches(&self, project: &ProjectId) -> bool {
+        self.access.reaches(project)
+    }
+
+    /// The user id, or an error for the bootstrap key, which belongs to nobody.
+    pub fn user(&self) -> Result<&UserId, super::ToolError> {
+        self.user.as_ref().ok_or_else(|| {
+            super::ToolError::invalid(
+                "this acts on your own account, and the bootstrap key belongs to no user: \
+                 log in, or use a key created by a user",
+            )
+        })
+    }
 }

@@ -72,6 +72,54 @@ impl HttpRoute {
     }
 }
 
+/// The kind of resource a tool's input names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    Project,
+    App,
+    Deployment,
+    Domain,
+}
+
+/// What a tool reaches, so that dispatch can decide project access before the tool runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Target {
+    /// Server-wide: the caller's role and scope decide. A key limited to one project may
+    /// only call server-wide tools that read.
+    Server,
+    /// Lists across projects: the tool shows only what the caller reaches.
+    Listing,
+    /// The resource named by the input property `field`, which lives in one project. When
+    /// the property is optional and absent, the tool lists (as `Listing`).
+    Resource {
+        field: &'static str,
+        resource: ResourceKind,
+    },
+}
+
+impl Target {
+    pub const fn project(field: &'static str) -> Self {
+        Self::Resource {
+            field,
+            resource: ResourceKind::Project,
+        }
+    }
+    pub const fn app(field: &'static str) -> Self {
+        Self::Resource {
+            field,
+            resource: ResourceKind::App,
+        }
+    }
+    pub const fn deployment(field: &'static str) -> Self {
+        Self::Resource {
+            field,
+            resource: ResourceKind::Deployment,
+        }
+    }
+}
+
 /// Everything about a tool except its code. Defined once, here; nothing is restated elsewhere.
 #[derive(Debug, Clone)]
 pub struct ToolMeta {
@@ -82,6 +130,8 @@ pub struct ToolMeta {
     pub description: &'static str,
     pub safety: Safety,
     pub permission: Permission,
+    /// What the tool reaches: the server, a listing, or one project's resource.
+    pub target: Target,
     pub http: Option<HttpRoute>,
     /// CLI path: `["app", "create"]` is `sh0 app create`.
     pub cli: &'static [&'static str],

@@ -20,14 +20,20 @@ pub fn ensure_owner_key(services: &Services) -> Result<(), ServeError> {
             source,
         }
     })?;
-    services.store.key_insert(&crate::store::NewKey {
+    let id = services.store.key_insert(&crate::store::NewKey {
         name: "bootstrap owner key",
         prefix: &key.display_prefix,
         hash: &key.hash,
         scope: Scope::Admin,
         role: Role::Owner,
         expires_at: None,
+        user_id: None,
+        project_id: None,
     })?;
+    // Setup (creating the first user) accepts this key and no other.
+    services
+        .store
+        .setting_put(crate::registry::BOOTSTRAP_KEY_SETTING, id.as_str())?;
     tracing::info!(
         "first start: created an owner API key in {} (mode 0600); use it as SH0_API_TOKEN or Authorization: Bearer",
         path.display()

@@ -1,7 +1,10 @@
 //! The server: opens the store, makes sure a first credential exists, and serves the REST
 //! adapter under `/api/v1` and the MCP adapter at `/mcp` on one listener.
 
+pub mod admin;
 mod bootstrap;
+
+pub use bootstrap::BOOTSTRAP_FILE;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -113,11 +116,14 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         },
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
+    let session_keys = session_keys(&store, &master_key)?;
     Ok(Services {
         store,
         deployer,
         edge,
         master_key,
+        session_keys,
+        limiters: crate::auth::Limiters::default(),
         settings: ServerSettings {
             data_dir: opts.data_dir.clone(),
             listen: opts.listen.to_string(),
@@ -129,6 +135,32 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         started: Instant::now(),
         started_at: crate::domain::now_rfc3339(),
     })
+}
+
+/// The setting holding the sealed key that signs session tokens.
+const SESSION_KEY_SETTING: &str = "sealed:session_signing_key";
+
+/// Loads the key that signs session tokens, creating it on first start. It is sealed with
+/// the master key like every other secret (and re-sealed when that rotates).
+fn session_keys(store: &Store, master_key: &MasterKey) -> Result<crate::auth::SessionKeys, ServeError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let secret = match store.setting_get(SESSION_KEY_SETTING)? {
+        Some(sealed) => {
+            let bytes = STANDARD
+                .decode(sealed)
+                .map_err(|e| crate::store::StoreError::Corrupt(format!("{SESSION_KEY_SETTING}: {e}")))?;
+            master_key.open(&bytes, SESSION_KEY_SETTING)?
+        }
+        None => {
+            let secret = crate::auth::SessionKeys::generate_secret();
+            master_key.seal_into(&secret, SESSION_KEY_SETTING, |sealed| {
+                store.setting_put(SESSION_KEY_SETTING, &STANDARD.encode(sealed))
+            })?;
+            secret
+        }
+    };
+    Ok(crate::auth::SessionKeys::from_secret(&secret))
 }
 
 /// The whole HTTP application.

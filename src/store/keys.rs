@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreResult, parse_col};
-use crate::domain::{KeyId, Role, Scope, now_rfc3339};
+use crate::domain::{KeyId, ProjectId, Role, Scope, UserId, now_rfc3339};
 
 /// A key as stored: never its plaintext.
 #[derive(Debug, Clone)]
@@ -17,6 +17,10 @@ pub struct KeyRow {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The user the key acts for; `None` for the bootstrap owner key.
+    pub user_id: Option<UserId>,
+    /// The one project the key may touch, if limited.
+    pub project_id: Option<ProjectId>,
 }
 
 impl KeyRow {
@@ -28,12 +32,14 @@ impl KeyRow {
     }
 }
 
-const COLUMNS: &str = "id, name, prefix, scope, role, created_at, last_used_at, expires_at, revoked_at";
+const COLUMNS: &str =
+    "id, name, prefix, scope, role, created_at, last_used_at, expires_at, revoked_at, user_id, project_id";
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<KeyRow>> {
     let (id, scope, role): (String, String, String) = (r.get(0)?, r.get(3)?, r.get(4)?);
     let (name, prefix, created_at) = (r.get(1)?, r.get(2)?, r.get(5)?);
     let (last_used_at, expires_at, revoked_at) = (r.get(6)?, r.get(7)?, r.get(8)?);
+    let (user_id, project_id): (Option<String>, Option<String>) = (r.get(9)?, r.get(10)?);
     let build = || -> StoreResult<KeyRow> {
         Ok(KeyRow {
             id: parse_col(id)?,
@@ -45,6 +51,8 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<KeyRow>> {
             last_used_at,
             expires_at,
             revoked_at,
+            user_id: user_id.map(parse_col).transpose()?,
+            project_id: project_id.map(parse_col).transpose()?,
         })
     };
     Ok(build())
@@ -58,14 +66,16 @@ pub struct NewKey<'a> {
     pub scope: Scope,
     pub role: Role,
     pub expires_at: Option<&'a str>,
+    pub user_id: Option<&'a UserId>,
+    pub project_id: Option<&'a ProjectId>,
 }
 
 impl Store {
     pub fn key_insert(&self, k: &NewKey<'_>) -> StoreResult<KeyId> {
         let id = KeyId::generate();
         self.conn().execute(
-            "INSERT INTO api_keys (id, name, prefix, hash, scope, role, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO api_keys (id, name, prefix, hash, scope, role, created_at, expires_at, user_id, project_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 id.as_str(),
                 k.name,
@@ -74,7 +84,9 @@ impl Store {
                 k.scope.as_str(),
                 k.role.as_str(),
                 now_rfc3339(),
-                k.expires_at
+                k.expires_at,
+                k.user_id.map(UserId::as_str),
+                k.project_id.map(ProjectId::as_str)
             ],
         )?;
         Ok(id)

@@ -142,6 +142,62 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
     "#,
+    // 7: accounts: users (Argon2id password hashes, sealed TOTP secrets), their project
+    // memberships, hashed backup codes, sessions with rotating refresh tokens, one-time
+    // invitations; API keys belong to a user and may be limited to one project (a key
+    // limited to a deleted project goes with it rather than widening to every project).
+    r#"
+    CREATE TABLE users (
+        id             TEXT PRIMARY KEY,
+        email          TEXT NOT NULL UNIQUE,
+        name           TEXT NOT NULL DEFAULT '',
+        password_hash  TEXT NOT NULL,
+        role           TEXT NOT NULL,
+        totp_sealed    BLOB,
+        totp_enabled   INTEGER NOT NULL DEFAULT 0,
+        totp_last_step INTEGER,
+        created_at     TEXT NOT NULL,
+        last_login_at  TEXT
+    );
+    CREATE TABLE memberships (
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, project_id)
+    );
+    CREATE TABLE backup_codes (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        hash    TEXT NOT NULL,
+        used_at TEXT,
+        PRIMARY KEY (user_id, hash)
+    );
+    CREATE TABLE sessions (
+        id            TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        refresh_hash  TEXT NOT NULL UNIQUE,
+        previous_hash TEXT,
+        user_agent    TEXT NOT NULL DEFAULT '',
+        address       TEXT NOT NULL DEFAULT '',
+        created_at    TEXT NOT NULL,
+        last_seen_at  TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        revoked_at    TEXT
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE INDEX sessions_previous ON sessions(previous_hash);
+    CREATE TABLE invites (
+        id         TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        email      TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        projects   TEXT NOT NULL DEFAULT '[]',
+        invited_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        used_at    TEXT
+    );
+    ALTER TABLE api_keys ADD COLUMN user_id TEXT REFERENCES users(id) ON DELETE CASCADE;
+    ALTER TABLE api_keys ADD COLUMN project_id TEXT REFERENCES projects(id) ON DELETE CASCADE;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -12,11 +12,17 @@ pub use domains::DomainRow;
 mod deployments;
 mod env;
 pub use env::SealedVar;
+mod invites;
 mod keys;
 mod migrations;
 mod projects;
+pub use invites::{InviteRow, NewInvite};
+mod sessions;
+pub use sessions::{Refreshed, SessionRow};
+mod users;
+pub use users::{NewUser, UserRow};
 mod sealed;
-pub use sealed::{ResealCounts, Resealer, SEALED_SETTING_PREFIX, SealedRef};
+pub use sealed::{ResealCounts, Resealer, SEALED_PREFIX, SEALED_SETTING_PREFIX, SealedRef};
 
 pub use audit::{AuditEntry, AuditFilter, AuditRecord, ChainReport};
 pub use deployments::{DeploymentRow, LogLine};

@@ -9,10 +9,12 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Store, StoreError, StoreResult, parse_col};
-use crate::domain::{AppId, CertSource, EnvKey};
+use crate::domain::{AppId, CertSource, EnvKey, UserId};
 
 /// Settings whose values are sealed start with this (the ACME account of a directory).
 pub const SEALED_SETTING_PREFIX: &str = "acme_account:";
+/// Other sealed settings start with this (the key that signs session tokens).
+pub const SEALED_PREFIX: &str = "sealed:";
 
 /// Where a sealed value lives.
 pub enum SealedRef {
@@ -28,6 +30,10 @@ pub enum SealedRef {
     Setting {
         key: String,
     },
+    /// A user's TOTP secret.
+    Totp {
+        user: UserId,
+    },
 }
 
 /// How many values were re-sealed, by kind.
@@ -36,6 +42,7 @@ pub struct ResealCounts {
     pub env_vars: u64,
     pub certificate_keys: u64,
     pub settings: u64,
+    pub totp_secrets: u64,
 }
 
 /// Turns a sealed value into its re-sealed form.
@@ -84,8 +91,11 @@ impl Store {
         }
 
         let settings: Vec<(String, String)> = tx
-            .prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1")?
-            .query_map([SEALED_SETTING_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .prepare(
+                "SELECT key, value FROM settings \
+                 WHERE substr(key, 1, length(?1)) = ?1 OR substr(key, 1, length(?2)) = ?2",
+            )?
+            .query_map([SEALED_SETTING_PREFIX, SEALED_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         for (key, value) in settings {
             let sealed = STANDARD
@@ -98,6 +108,19 @@ impl Store {
                 params![key, STANDARD.encode(fresh)],
             )?;
             counts.settings += 1;
+        }
+
+        let totp: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT id, totp_sealed FROM users WHERE totp_sealed IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (user, sealed) in totp {
+            let at = SealedRef::Totp {
+                user: parse_col(user.clone())?,
+            };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the TOTP secret of {user}: {e}")))?;
+            tx.execute("UPDATE users SET totp_sealed = ?2 WHERE id = ?1", params![user, fresh])?;
+            counts.totp_secrets += 1;
         }
         tx.commit()?;
         Ok(counts)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{App, HealthCheck, ResourceName, ResourceRef, RestartPolicy};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::AppChanges;
 
 pub struct AppCreate;
@@ -147,6 +147,7 @@ impl Tool for AppCreate {
                           name. Returns the new app with its id; deploying it comes next.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::project("project"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps")),
             cli: &["app", "create"],
             idempotent: false,
@@ -180,6 +181,7 @@ impl Tool for AppList {
             description: "List apps, all of them or those of one project, ordered by name.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::project("project"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps")),
             cli: &["app", "list"],
             idempotent: true,
@@ -193,6 +195,7 @@ impl Tool for AppList {
                 .store()
                 .app_list(project.as_ref().map(|p| &p.id))?
                 .into_iter()
+                .filter(|a| ctx.principal.reaches(&a.project_id))
                 .map(|a| AppView::of(ctx, a))
                 .collect(),
         })
@@ -211,6 +214,7 @@ impl Tool for AppGet {
             description: "Get one app by id or name.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}")),
             cli: &["app", "get"],
             idempotent: true,
@@ -236,6 +240,7 @@ impl Tool for AppUpdate {
                           deployment. Returns the updated app.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Patch, "/api/v1/apps/{app}")),
             cli: &["app", "update"],
             idempotent: true,
@@ -282,6 +287,7 @@ impl Tool for AppDelete {
                           Destructive: needs confirm equal to the app's name.",
             safety: Safety::Destructive,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}")),
             cli: &["app", "delete"],
             idempotent: false,

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::HttpMethod::Get;
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{AuditFilter, AuditRecord, ChainReport};
 
 pub struct AuditList;
@@ -50,6 +50,7 @@ impl Tool for AuditList {
                           secret arguments redacted, the outcome and the duration. Page with `before`.",
             safety: Safety::Read,
             permission: Permission::AuditRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/audit")),
             cli: &["audit", "list"],
             idempotent: true,
@@ -85,6 +86,7 @@ impl Tool for AuditVerify {
                           no longer reproduces it.",
             safety: Safety::Read,
             permission: Permission::AuditRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/audit/verify")),
             cli: &["audit", "verify"],
             idempotent: true,

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{CertSource, CertificateId, DomainName, SecretString};
 use crate::registry::HttpMethod::{Delete, Get, Post};
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::CertRow;
 
 pub struct CertList;
@@ -107,6 +107,7 @@ impl Tool for CertList {
                           names they cover, issuer and validity. Private keys are never returned.",
             safety: Safety::Read,
             permission: Permission::SystemRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/certificates")),
             cli: &["cert", "list"],
             idempotent: true,
@@ -114,9 +115,19 @@ impl Tool for CertList {
     }
 
     async fn call(&self, ctx: &ToolContext, _: CertListInput) -> Result<CertListOutput, ToolError> {
-        Ok(CertListOutput {
-            certificates: ctx.store().cert_list()?.into_iter().map(CertView::of).collect(),
-        })
+        // Owners and admins see every certificate; others those of their projects' domains.
+        let mut certificates = Vec::new();
+        for c in ctx.store().cert_list()? {
+            let shown = ctx.principal.access.every_project && ctx.principal.access.only.is_none()
+                || match ctx.store().domain_get(&c.hostname)? {
+                    Some(d) => ctx.reaches_app(&d.app_id)?,
+                    None => false,
+                };
+            if shown {
+                certificates.push(CertView::of(c));
+            }
+        }
+        Ok(CertListOutput { certificates })
     }
 }
 
@@ -135,6 +146,7 @@ impl Tool for CertUpload {
                           earlier upload for the same domain and is never renewed by sh0.",
             safety: Safety::Write,
             permission: Permission::CertsWrite,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/certificates")),
             cli: &["cert", "upload"],
             idempotent: true,
@@ -162,6 +174,7 @@ impl Tool for CertDelete {
                           needed) or to plain HTTP. Destructive: needs confirm equal to the certificate's domain.",
             safety: Safety::Destructive,
             permission: Permission::CertsWrite,
+            target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/certificates/{certificate}")),
             cli: &["cert", "delete"],
             idempotent: false,
@@ -203,6 +216,7 @@ impl Tool for CertRenew {
                           the new certificate, or the certificate authority's reason for refusing it.",
             safety: Safety::Write,
             permission: Permission::CertsWrite,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/certificates/renew")),
             cli: &["cert", "renew"],
             idempotent: false,

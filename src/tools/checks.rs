@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::build::check::Report;
 use crate::domain::UploadId;
 use crate::registry::HttpMethod::Post;
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct ProjectCheck;
 
@@ -33,6 +33,7 @@ impl Tool for ProjectCheck {
                           file, line, severity and a fix. Reads only; `sh0 check` runs the same check offline.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/checks")),
             cli: &["project", "check"],
             idempotent: true,

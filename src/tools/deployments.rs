@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Deployment, DeploymentId, ResourceRef, Trigger, UntrustedText, UploadId};
 use crate::registry::HttpMethod::{Get, Post};
-use crate::registry::{Adapter, HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{Adapter, HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::AppChanges;
 
 pub struct AppDeploy;
@@ -143,6 +143,7 @@ impl Tool for AppDeploy {
                           deployment_get. At most one deployment per app runs at a time (conflict otherwise).",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/deploy")),
             cli: &["app", "deploy"],
             idempotent: false,
@@ -214,6 +215,7 @@ impl Tool for DeploymentGet {
                           `log_offset: next_offset` until `active` is false; a failed deployment's `error` says why.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::deployment("deployment"),
             http: Some(HttpRoute::new(Get, "/api/v1/deployments/{deployment}")),
             cli: &["deployment", "get"],
             idempotent: true,
@@ -248,6 +250,7 @@ impl Tool for DeploymentList {
             description: "List an app's deployments, newest first, with status, source, image and trigger.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/deployments")),
             cli: &["deployment", "list"],
             idempotent: true,
@@ -276,6 +279,7 @@ impl Tool for DeploymentCancel {
                           cancelled build or container is removed.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::deployment("deployment"),
             http: Some(HttpRoute::new(Post, "/api/v1/deployments/{deployment}/cancel")),
             cli: &["deployment", "cancel"],
             idempotent: true,
@@ -305,6 +309,7 @@ impl Tool for AppRollback {
                           health-gated deployment. Only recent deployments keep their images.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/rollback")),
             cli: &["app", "rollback"],
             idempotent: false,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::domain::{AcmeState, CertSource, DomainName, ResourceRef};
 use crate::registry::HttpMethod::{Delete, Get, Post};
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::DomainRow;
 
 pub struct DomainAdd;
@@ -177,6 +177,7 @@ impl Tool for DomainAdd {
                           redirects to it. Returns the domains attached.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/domains")),
             cli: &["domain", "add"],
             idempotent: false,
@@ -233,6 +234,7 @@ impl Tool for DomainList {
                           issuing, valid, failed with the CA's reason and the next retry).",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/domains")),
             cli: &["domain", "list"],
             idempotent: true,
@@ -241,7 +243,12 @@ impl Tool for DomainList {
 
     async fn call(&self, ctx: &ToolContext, input: DomainListInput) -> Result<DomainsOutput, ToolError> {
         let app = input.app.map(|r| ctx.store().app_find(&r)).transpose()?;
-        let rows = ctx.store().domain_list(app.as_ref().map(|a| &a.id))?;
+        let mut rows = Vec::new();
+        for row in ctx.store().domain_list(app.as_ref().map(|a| &a.id))? {
+            if ctx.reaches_app(&row.app_id)? {
+                rows.push(row);
+            }
+        }
         Ok(DomainsOutput {
             domains: views(ctx, rows)?,
         })
@@ -274,6 +281,7 @@ impl Tool for DomainRemove {
                           confirm equal to the domain.",
             safety: Safety::Destructive,
             permission: Permission::AppsWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/domains/{domain}")),
             cli: &["domain", "remove"],
             idempotent: false,
@@ -308,6 +316,7 @@ impl Tool for DomainVerify {
                           domain's certificate stays pending or failed.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/domains/{domain}/verify")),
             cli: &["domain", "verify"],
             idempotent: true,

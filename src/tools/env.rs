@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::env_context;
 use crate::domain::{EnvKey, ResourceRef, SecretString};
 use crate::registry::HttpMethod::{Delete, Get, Put};
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct EnvSet;
 pub struct EnvUnset;
@@ -88,6 +88,7 @@ impl Tool for EnvSet {
                           rest and never echoed back. Takes effect at the app's next deployment.",
             safety: Safety::Write,
             permission: Permission::EnvWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Put, "/api/v1/apps/{app}/env/{key}")),
             cli: &["env", "set"],
             idempotent: true,
@@ -122,6 +123,7 @@ impl Tool for EnvUnset {
                           equal to the variable's name.",
             safety: Safety::Destructive,
             permission: Permission::EnvWrite,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/env/{key}")),
             cli: &["env", "unset"],
             idempotent: false,
@@ -169,6 +171,7 @@ impl Tool for EnvList {
                           needs to see a value.",
             safety: Safety::Read,
             permission: Permission::EnvRead,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/env")),
             cli: &["env", "list"],
             idempotent: true,

@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::GeneratedKey;
-use crate::domain::{KeyId, Role, Scope};
+use crate::domain::{KeyId, ResourceRef, Role, Scope};
 use crate::registry::HttpMethod::{Delete, Get, Post};
-use crate::registry::{HttpRoute, Permission, PrincipalId, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, PrincipalId, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{KeyRow, NewKey};
 
 pub struct KeyCreate;
@@ -30,6 +30,10 @@ pub struct KeyCreateInput {
     #[serde(default)]
     #[schemars(range(min = 1, max = 3650))]
     pub expires_in_days: Option<u32>,
+    /// Limit the key to this project (id or name): it reaches nothing else, and of the
+    /// server-wide tools it may only call those that read.
+    #[serde(default)]
+    pub project: Option<ResourceRef>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -50,6 +54,8 @@ pub struct KeyCreated {
     pub scope: Scope,
     pub role: Role,
     pub expires_at: Option<String>,
+    /// The project the key is limited to, if any.
+    pub project: Option<String>,
     /// The key itself. It is shown this once and cannot be recovered: store it now.
     pub key: String,
 }
@@ -77,6 +83,10 @@ pub struct KeyView {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The user the key acts for (absent for the bootstrap key).
+    pub user: Option<String>,
+    /// The project the key is limited to, if any.
+    pub project: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -100,9 +110,11 @@ impl Tool for KeyCreate {
             title: "Create an API key",
             description: "Create an API key for the CLI, a script or an MCP client. Its scope limits it (read, \
                           write or admin) and may not exceed the scope of the key creating it; it can expire. The \
-                          key is returned once and cannot be shown again.",
+                          key is returned once and cannot be shown again. It acts for you, with your role (and \
+                          follows it if your role changes), optionally limited to one project.",
             safety: Safety::Write,
             permission: Permission::KeysManage,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/keys")),
             cli: &["key", "create"],
             idempotent: false,
@@ -126,6 +138,16 @@ impl Tool for KeyCreate {
                     .map_err(ToolError::internal)
             })
             .transpose()?;
+        let project = match &input.project {
+            Some(r) => {
+                let p = ctx.store().project_find(r)?;
+                if !ctx.principal.reaches(&p.id) {
+                    return Err(ToolError::not_found(format!("project `{r}` not found")));
+                }
+                Some(p.id)
+            }
+            None => None,
+        };
         let key = GeneratedKey::new();
         let role = ctx.principal.role;
         let id = ctx.store().key_insert(&NewKey {
@@ -135,8 +157,11 @@ impl Tool for KeyCreate {
             scope: input.scope,
             role,
             expires_at: expires_at.as_deref(),
+            user_id: ctx.principal.user.as_ref(),
+            project_id: project.as_ref(),
         })?;
         Ok(KeyCreated {
+            project: project.map(|p| p.to_string()),
             id: id.to_string(),
             name: input.name,
             scope: input.scope,
@@ -165,7 +190,14 @@ fn view(k: KeyRow, caller: &PrincipalId, now: OffsetDateTime) -> KeyView {
         last_used_at: k.last_used_at,
         expires_at: k.expires_at,
         revoked_at: k.revoked_at,
+        user: k.user_id.map(|u| u.to_string()),
+        project: k.project_id.map(|p| p.to_string()),
     }
+}
+
+/// Owners and admins see every key; others their own.
+fn visible(ctx: &ToolContext, k: &KeyRow) -> bool {
+    ctx.principal.role >= Role::Admin || (ctx.principal.user.is_some() && k.user_id == ctx.principal.user)
 }
 
 #[async_trait]
@@ -177,10 +209,12 @@ impl Tool for KeyList {
         ToolMeta {
             name: "key_list",
             title: "List API keys",
-            description: "List API keys with their scope, state (active, expired, revoked), last use and expiry; \
-                          never the keys themselves. `current` marks the key making the request.",
+            description: "List API keys with their scope, state (active, expired, revoked), last use, expiry, \
+                          owner and project limit; never the keys themselves. Owners and admins see every key, \
+                          others their own. `current` marks the key making the request.",
             safety: Safety::Read,
             permission: Permission::KeysManage,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/keys")),
             cli: &["key", "list"],
             idempotent: true,
@@ -194,6 +228,7 @@ impl Tool for KeyList {
                 .store()
                 .key_list()?
                 .into_iter()
+                .filter(|k| visible(ctx, k))
                 .map(|k| view(k, &ctx.principal.id, now))
                 .collect(),
         })
@@ -204,6 +239,7 @@ impl Tool for KeyList {
 fn find(ctx: &ToolContext, id: &KeyId) -> Result<KeyRow, ToolError> {
     ctx.store()
         .key_get(id)?
+        .filter(|k| visible(ctx, k))
         .ok_or_else(|| ToolError::not_found(format!("key {id} not found")))
 }
 
@@ -220,6 +256,7 @@ impl Tool for KeyRevoke {
                           using locks you out of it. Destructive: needs confirm equal to the key's name.",
             safety: Safety::Destructive,
             permission: Permission::KeysManage,
+            target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/keys/{key}")),
             cli: &["key", "revoke"],
             idempotent: false,

@@ -1,6 +1,7 @@
 //! The built-in tools, one file per domain. Adding a tool here is all it takes for it to
 //! appear in MCP, REST, OpenAPI, the CLI and the catalog.
 
+mod account;
 mod apps;
 mod audit;
 mod certs;
@@ -14,6 +15,7 @@ mod runtime;
 pub mod secrets;
 mod system;
 mod traffic;
+mod users;
 
 use std::sync::Arc;
 
@@ -60,5 +62,15 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(certs::CertDelete),
         erase(certs::CertRenew),
         erase(traffic::AppTraffic),
+        erase(users::UserInvite),
+        erase(users::UserList),
+        erase(users::UserUpdateRole),
+        erase(users::UserRemove),
+        erase(users::SecurityPolicySet),
+        erase(account::SessionList),
+        erase(account::SessionRevoke),
+        erase(account::TotpEnroll),
+        erase(account::TotpConfirm),
+        erase(account::TotpDisable),
     ]
 }

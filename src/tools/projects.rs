@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Project, ResourceName, ResourceRef};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct ProjectCreate;
 pub struct ProjectList;
@@ -87,6 +87,7 @@ impl Tool for ProjectCreate {
                           jobs). Returns the new project with its id.",
             safety: Safety::Write,
             permission: Permission::ProjectsWrite,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/projects")),
             cli: &["project", "create"],
             idempotent: false,
@@ -94,9 +95,16 @@ impl Tool for ProjectCreate {
     }
 
     async fn call(&self, ctx: &ToolContext, input: ProjectCreateInput) -> Result<Project, ToolError> {
-        Ok(ctx
+        let project = ctx
             .store()
-            .project_insert(&input.name, input.description.as_deref().unwrap_or(""))?)
+            .project_insert(&input.name, input.description.as_deref().unwrap_or(""))?;
+        // A developer who creates a project is its member (owners and admins reach all).
+        if let Some(user) = &ctx.principal.user
+            && !ctx.principal.access.every_project
+        {
+            ctx.store().membership_add(user, &project.id)?;
+        }
+        Ok(project)
     }
 }
 
@@ -112,6 +120,7 @@ impl Tool for ProjectList {
             description: "List every project on this server, ordered by name.",
             safety: Safety::Read,
             permission: Permission::ProjectsRead,
+            target: Target::Listing,
             http: Some(HttpRoute::new(Get, "/api/v1/projects")),
             cli: &["project", "list"],
             idempotent: true,
@@ -120,7 +129,12 @@ impl Tool for ProjectList {
 
     async fn call(&self, ctx: &ToolContext, _: NoInput) -> Result<ProjectListOutput, ToolError> {
         Ok(ProjectListOutput {
-            projects: ctx.store().project_list()?,
+            projects: ctx
+                .store()
+                .project_list()?
+                .into_iter()
+                .filter(|p| ctx.principal.reaches(&p.id))
+                .collect(),
         })
     }
 }
@@ -137,6 +151,7 @@ impl Tool for ProjectGet {
             description: "Get one project by id or name.",
             safety: Safety::Read,
             permission: Permission::ProjectsRead,
+            target: Target::project("project"),
             http: Some(HttpRoute::new(Get, "/api/v1/projects/{project}")),
             cli: &["project", "get"],
             idempotent: true,
@@ -161,6 +176,7 @@ impl Tool for ProjectUpdate {
                           updated project.",
             safety: Safety::Write,
             permission: Permission::ProjectsWrite,
+            target: Target::project("project"),
             http: Some(HttpRoute::new(Patch, "/api/v1/projects/{project}")),
             cli: &["project", "update"],
             idempotent: true,
@@ -188,6 +204,7 @@ impl Tool for ProjectDelete {
                           which deletes them too. Destructive: needs confirm equal to the project's name.",
             safety: Safety::Destructive,
             permission: Permission::ProjectsWrite,
+            target: Target::project("project"),
             http: Some(HttpRoute::new(Delete, "/api/v1/projects/{project}")),
             cli: &["project", "delete"],
             idempotent: false,

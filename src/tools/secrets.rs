@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{cert_context, env_context};
 use crate::registry::HttpMethod::Post;
-use crate::registry::{HttpRoute, Permission, Safety, Services, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Services, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{ResealCounts, SealedRef};
 
 pub struct SecretsRotate;
@@ -33,6 +33,7 @@ pub fn complete_rotation(services: &Services) -> Result<ResealCounts, ToolError>
             SealedRef::CertKey { hostname, source } => cert_context(hostname, *source),
             // Sealed settings are bound to their own key (see `proxy::acme`).
             SealedRef::Setting { key } => key.clone(),
+            SealedRef::Totp { user } => crate::auth::totp_context(user),
         };
         let plain = key.open(sealed, &context).map_err(|e| e.to_string())?;
         Ok(key.seal(&plain, &context))
@@ -56,6 +57,7 @@ impl Tool for SecretsRotate {
                           cannot be rotated here.",
             safety: Safety::Write,
             permission: Permission::SecretsRotate,
+            target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/secrets/rotate")),
             cli: &["secrets", "rotate"],
             idempotent: false,

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{HttpMethod::Get, HttpRoute};
+use crate::registry::{HttpMethod::Get, HttpRoute, Target};
 use crate::registry::{Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct SystemInfo;
@@ -74,6 +74,7 @@ impl Tool for SystemInfo {
                           first to check that the connection works.",
             safety: Safety::Read,
             permission: Permission::SystemRead,
+            target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/system")),
             cli: &["system", "info"],
             idempotent: true,
@@ -87,8 +88,19 @@ impl Tool for SystemInfo {
             started_at: s.started_at.clone(),
             uptime_secs: s.started.elapsed().as_secs(),
             schema_version: s.store.schema_version()?,
-            projects: s.store.project_count()?,
-            apps: s.store.app_count()?,
+            // Counts of what the caller reaches: others' projects are not even counted.
+            projects: s
+                .store
+                .project_list()?
+                .iter()
+                .filter(|p| ctx.principal.reaches(&p.id))
+                .count() as i64,
+            apps: s
+                .store
+                .app_list(None)?
+                .iter()
+                .filter(|a| ctx.principal.reaches(&a.project_id))
+                .count() as i64,
             tools: crate::tools::all().len(),
             hosts: s.settings.hosts.clone(),
             base_domain: s.settings.base_domain.clone(),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::ResourceRef;
 use crate::proxy::metrics::AppTraffic as Traffic;
 use crate::registry::HttpMethod::Get;
-use crate::registry::{HttpRoute, Permission, Safety, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct AppTraffic;
 
@@ -41,6 +41,7 @@ impl Tool for AppTraffic {
                           reached and how it responds.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
+            target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/traffic")),
             cli: &["app", "traffic"],
             idempotent: true,
@@ -49,13 +50,23 @@ impl Tool for AppTraffic {
 
     async fn call(&self, ctx: &ToolContext, input: AppTrafficInput) -> Result<AppTrafficOutput, ToolError> {
         let app = input.app.map(|r| ctx.store().app_find(&r)).transpose()?;
+        let reachable: std::collections::HashSet<String> = ctx
+            .store()
+            .app_list(None)?
+            .into_iter()
+            .filter(|a| ctx.principal.reaches(&a.project_id))
+            .map(|a| a.name.to_string())
+            .collect();
         Ok(AppTrafficOutput {
             since: ctx.services.started_at.clone(),
             apps: ctx
                 .edge()
                 .state()
                 .metrics
-                .snapshot(app.as_ref().map(|a| a.name.as_str())),
+                .snapshot(app.as_ref().map(|a| a.name.as_str()))
+                .into_iter()
+                .filter(|t| reachable.contains(&t.app))
+                .collect(),
         })
     }
 }

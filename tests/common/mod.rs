@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod accounts;
 pub mod certs;
 pub mod docker;
 pub mod pebble;

@@ -25,6 +25,8 @@ pub fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::ConfirmationRequired => 7,
         ErrorKind::Unavailable => 8,
         ErrorKind::Unprocessable => 9,
+        ErrorKind::RateLimited => 10,
+        ErrorKind::SecondFactorRequired => 3,
     }
 }
 

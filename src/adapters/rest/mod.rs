@@ -4,6 +4,7 @@
 //! path, query and body into one argument object and hands it to dispatch; errors leave in
 //! one envelope: `{ "error": { "kind", "message" } }`.
 
+mod auth;
 mod openapi;
 mod stream;
 mod upload;
@@ -36,6 +37,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::SecondFactorRequired => StatusCode::UNAUTHORIZED,
     }
 }
 
@@ -48,11 +51,29 @@ pub fn error_response(e: &ToolError) -> Response {
             header::HeaderValue::from_static("Bearer realm=\"sh0\""),
         );
     }
+    if let Some(secs) = e.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
     resp
 }
 
+/// A bearer key when the request has one; else the session cookie, with the CSRF header.
 fn credentials(headers: &HeaderMap) -> Credentials {
-    Credentials::from_authorization(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+    let bearer = Credentials::from_authorization(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    if !matches!(bearer, Credentials::None) {
+        return bearer;
+    }
+    match auth::cookie(headers, auth::ACCESS_COOKIE).filter(|v| !v.is_empty()) {
+        Some(access) => Credentials::Session {
+            access: access.to_owned(),
+            csrf: headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        },
+        None => Credentials::None,
+    }
 }
 
 fn adapter(headers: &HeaderMap) -> Adapter {
@@ -88,7 +109,7 @@ pub fn router(dispatcher: Dispatcher) -> Router {
         let entry = by_path.remove(route.path).unwrap_or_default();
         by_path.insert(route.path, entry.merge(on(filter, handler)));
     }
-    let mut router = Router::new()
+    let mut router = auth::routes()
         .route("/api/v1/openapi.json", get(serve_openapi))
         .route("/api/v1/docs", get(|| async { Html(include_str!("docs.html")) }))
         .route("/api/v1/tools", get(list_tools))

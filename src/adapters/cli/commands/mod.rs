@@ -3,6 +3,7 @@
 //! through the same client; nothing here decides what a user may do.
 
 mod account;
+mod admin;
 mod link;
 mod push;
 mod workdir;
@@ -27,6 +28,11 @@ fn json_arg() -> Arg {
 /// The hand-written commands, for the root command.
 pub fn commands() -> Vec<Command> {
     vec![
+        admin::command(
+            dirs::data_dir()
+                .unwrap_or_else(|| std::path::PathBuf::from("."))
+                .join("sh0"),
+        ),
         Command::new("push")
             .about("Deploy the current directory: detect, package, upload, build, and print the URL")
             .arg(dir_arg())
@@ -114,6 +120,7 @@ pub fn commands() -> Vec<Command> {
 pub async fn run(matches: &ArgMatches) -> Option<i32> {
     let (name, m) = matches.subcommand()?;
     Some(match name {
+        "admin" => admin::run(m).await,
         "push" => push::push(m).await,
         "watch" => push::watch(m).await,
         "login" => account::login(m).await,

@@ -1,0 +1,229 @@
+//! The account endpoints a browser needs before it has a session: setup, login, refresh,
+//! logout, accepting an invitation, and `me`. They set the session cookies: the access
+//! token and the refresh token `HttpOnly`, all three `SameSite=Strict`, and `Secure`
+//! whenever the request came over HTTPS (directly or through sh0's proxy).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+use super::{credentials, error_response};
+use crate::registry::{ACCESS_TTL, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError};
+
+pub const ACCESS_COOKIE: &str = "sh0_access";
+pub const REFRESH_COOKIE: &str = "sh0_refresh";
+pub const CSRF_COOKIE: &str = "sh0_csrf";
+/// The refresh token is only ever sent to the account endpoints.
+const REFRESH_PATH: &str = "/api/v1/auth";
+
+pub fn routes() -> Router<Dispatcher> {
+    Router::new()
+        .route("/api/v1/auth/setup", post(setup))
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/auth/me", get(me))
+        .route("/api/v1/auth/invites/accept", post(accept_invite))
+}
+
+/// The value of cookie `name` in the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, secure: bool) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Strict");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("sh0_invalid=; Max-Age=0"))
+}
+
+fn with_session(status: StatusCode, s: IssuedSession, headers: &HeaderMap) -> Response {
+    let secure = over_https(headers);
+    let body = json!({
+        "user": s.user,
+        "csrf_token": s.csrf,
+        "access_expires_in": ACCESS_TTL.whole_seconds(),
+    });
+    let mut resp = (status, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    let refresh_age = REFRESH_TTL.whole_seconds();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(ACCESS_COOKIE, &s.access, "/", ACCESS_TTL.whole_seconds(), true, secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(REFRESH_COOKIE, &s.refresh, REFRESH_PATH, refresh_age, true, secure),
+    );
+    // Readable by the page's script, which echoes it in X-CSRF-Token.
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(CSRF_COOKIE, &s.csrf, "/", refresh_age, false, secure),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn cleared(headers: &HeaderMap) -> Response {
+    let secure = over_https(headers);
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.append(header::SET_COOKIE, set_cookie(ACCESS_COOKIE, "", "/", 0, true, secure));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, 0, true, secure),
+    );
+    h.append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", "/", 0, false, secure));
+    resp
+}
+
+fn client(addr: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        address: addr.ip().to_string(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ToolError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ToolError::invalid(format!("the request body is not what this endpoint takes: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: String,
+    /// A TOTP or backup code, for accounts with 2FA.
+    #[serde(default)]
+    code: Option<String>,
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    tokio::task::spawn_blocking(f).await.expect("account flow panicked")
+}
+
+async fn setup(
+    State(d): State<Dispatcher>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let input: Credentials = match parse(&body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    let creds = credentials(&headers);
+    let info = client(addr, &headers);
+    let dd = d.clone();
+    match run_blocking(move || dd.setup(&creds, &input.email, &input.password, &input.name, &info)).await {
+        Ok(s) => with_session(StatusCode::CREATED, s, &headers),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn login(
+    State(d): State<Dispatcher>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let input: Credentials = match parse(&body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    let info = client(addr, &headers);
+    match run_blocking(move || d.login(&input.email, &input.password, input.code.as_deref(), &info)).await {
+        Ok(s) => with_session(StatusCode::OK, s, &headers),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn refresh(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
+    let Some(token) = cookie(&headers, REFRESH_COOKIE).filter(|t| !t.is_empty()) else {
+        return error_response(&ToolError::unauthenticated());
+    };
+    match d.refresh(token) {
+        Ok(s) => with_session(StatusCode::OK, s, &headers),
+        Err(e) => {
+            let mut resp = error_response(&e);
+            // The cookies are useless now: drop them.
+            for v in cleared(&headers).headers().get_all(header::SET_COOKIE) {
+                resp.headers_mut().append(header::SET_COOKIE, v.clone());
+            }
+            resp
+        }
+    }
+}
+
+async fn logout(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
+    match d.logout(cookie(&headers, ACCESS_COOKIE), cookie(&headers, REFRESH_COOKIE)) {
+        Ok(()) => cleared(&headers),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn me(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
+    match d.me(&credentials(&headers)) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Accept {
+    token: String,
+    password: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn accept_invite(
+    State(d): State<Dispatcher>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let input: Accept = match parse(&body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    let info = client(addr, &headers);
+    match run_blocking(move || d.accept_invite(&input.token, &input.password, &input.name, &info)).await {
+        Ok(s) => with_session(StatusCode::CREATED, s, &headers),
+        Err(e) => error_response(&e),
+    }
+}

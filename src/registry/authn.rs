@@ -1,0 +1,128 @@
+//! Turning credentials into a principal: API keys (by digest), browser sessions (a signed
+//! access token naming a live session). A key of a user acts with the lesser of the key's
+//! and the user's current role, so demoting or removing a user reaches their keys at once.
+
+use subtle::ConstantTimeEq;
+
+use super::{Credentials, Principal, PrincipalId, ProjectAccess, Services, ToolError};
+use crate::auth::hash_key;
+use crate::domain::{ProjectId, Role, Scope, SessionId, UserId};
+use crate::store::StoreResult;
+
+/// The setting that makes 2FA mandatory for every user.
+pub const REQUIRE_2FA_SETTING: &str = "require_2fa";
+
+/// A principal, and for sessions the CSRF token the request must echo to change anything.
+pub(super) struct Authenticated {
+    pub principal: Principal,
+    pub csrf: Option<CsrfCheck>,
+}
+
+/// The CSRF token a session signed into its access token, and the one the request sent.
+pub(super) struct CsrfCheck {
+    pub expected: String,
+    pub presented: Option<String>,
+}
+
+impl CsrfCheck {
+    pub fn passes(&self) -> bool {
+        self.presented
+            .as_deref()
+            .is_some_and(|p| bool::from(p.as_bytes().ct_eq(self.expected.as_bytes())))
+    }
+}
+
+pub(super) fn authenticate(services: &Services, creds: &Credentials) -> Result<Authenticated, ToolError> {
+    match creds {
+        Credentials::None => Err(ToolError::unauthenticated()),
+        Credentials::Bearer(token) => Ok(Authenticated {
+            principal: by_key(services, token)?,
+            csrf: None,
+        }),
+        Credentials::Session { access, csrf } => {
+            let (principal, expected) = by_session(services, access)?;
+            Ok(Authenticated {
+                principal,
+                csrf: Some(CsrfCheck {
+                    expected,
+                    presented: csrf.clone(),
+                }),
+            })
+        }
+    }
+}
+
+fn access_for(services: &Services, user: Option<&UserId>, role: Role) -> StoreResult<ProjectAccess> {
+    Ok(ProjectAccess {
+        every_project: role >= Role::Admin,
+        members_of: match user {
+            Some(u) if role < Role::Admin => services.store.user_projects(u)?.into_iter().collect(),
+            _ => Default::default(),
+        },
+        only: None,
+    })
+}
+
+fn by_key(services: &Services, token: &str) -> Result<Principal, ToolError> {
+    // Only the digest is compared, through an indexed lookup on a uniformly random
+    // 256-bit hash, so timing reveals nothing useful about the key.
+    let key = services.store.key_by_hash(&hash_key(token))?;
+    let Some(k) = key.filter(|k| k.revoked_at.is_none() && !k.expired_at(time::OffsetDateTime::now_utc())) else {
+        return Err(ToolError::unauthenticated());
+    };
+    let role = match &k.user_id {
+        Some(u) => match services.store.user_get(u)? {
+            Some(user) => k.role.min(user.role),
+            None => return Err(ToolError::unauthenticated()),
+        },
+        None => k.role,
+    };
+    let mut access = access_for(services, k.user_id.as_ref(), role)?;
+    access.only = k.project_id.clone();
+    Ok(Principal {
+        id: PrincipalId::Key(k.id),
+        user: k.user_id,
+        role,
+        scope: k.scope,
+        access,
+        must_enrol_2fa: false,
+    })
+}
+
+fn by_session(services: &Services, access: &str) -> Result<(Principal, String), ToolError> {
+    let claims = services
+        .session_keys
+        .verify(access)
+        .map_err(|_| ToolError::unauthenticated())?;
+    let (Ok(session), Ok(user)) = (SessionId::try_from(claims.sid), UserId::try_from(claims.sub)) else {
+        return Err(ToolError::unauthenticated());
+    };
+    // Revocation takes effect at once: the session row is read on every request.
+    let live = services
+        .store
+        .session_get(&session)?
+        .is_some_and(|s| s.user_id == user && s.active_at(time::OffsetDateTime::now_utc()));
+    let Some(row) = live.then(|| services.store.user_get(&user)).transpose()?.flatten() else {
+        return Err(ToolError::unauthenticated());
+    };
+    let required = services.store.setting_get(REQUIRE_2FA_SETTING)?.as_deref() == Some("true");
+    let principal = Principal {
+        access: access_for(services, Some(&user), row.role)?,
+        id: PrincipalId::Session {
+            user: user.clone(),
+            session,
+        },
+        user: Some(user),
+        role: row.role,
+        scope: Scope::Admin,
+        must_enrol_2fa: required && !row.totp_enabled,
+    };
+    Ok((principal, claims.csrf))
+}
+
+/// Projects a user may be given: each must exist.
+pub fn resolve_projects(services: &Services, refs: &[crate::domain::ResourceRef]) -> Result<Vec<ProjectId>, ToolError> {
+    refs.iter()
+        .map(|r| services.store.project_find(r).map(|p| p.id).map_err(ToolError::from))
+        .collect()
+}

@@ -1,0 +1,407 @@
+//! The access matrix, generated from the tool catalog: every tool x every role x {REST, MCP,
+//! CLI}. A call is allowed exactly when the tool's declared permission (least role, least
+//! key scope) and target say so; a caller outside the project a resource lives in gets the
+//! very answer a missing resource gets. Adding a tool adds its rows without editing this.
+
+mod common;
+
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+use common::Server;
+use common::accounts::{Session, invite_and_join, key_for, setup_owner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Allowed,
+    Forbidden,
+    /// Answered exactly like a resource that does not exist.
+    Hidden,
+}
+
+struct Caller {
+    label: &'static str,
+    key: String,
+    role: u8,
+    scope: u8,
+    reaches_a: bool,
+    limited: bool,
+}
+
+fn rank(role: &str) -> u8 {
+    match role {
+        "viewer" | "read" => 0,
+        "developer" | "write" => 1,
+        "admin" => 2,
+        "owner" => 3,
+        other => panic!("unknown role or scope {other}"),
+    }
+}
+
+struct Fixtures {
+    deployment: String,
+    key_id: String,
+}
+
+/// A valid value for a property: the fixtures in project `proj-a` for the resource
+/// properties, else something that fits the schema.
+fn value_for(prop: &str, schema: &Value, fx: &Fixtures, tool: &str) -> Value {
+    let pattern = schema["pattern"].as_str().unwrap_or("");
+    match prop {
+        "project" => return json!("proj-a"),
+        "app" => return json!("alpha"),
+        "deployment" => return json!(fx.deployment),
+        "domain" => return json!("alpha.example.invalid"),
+        "key" if tool.starts_with("env_") => return json!("K1"),
+        "key" => return json!(fx.key_id),
+        "email" | "user" => return json!("nobody@example.com"),
+        "code" => return json!("123456"),
+        _ => {}
+    }
+    if let Some(first) = schema["enum"].get(0) {
+        return first.clone();
+    }
+    for prefix in ["ses_", "upl_", "usr_", "key_", "dep_", "crt_"] {
+        if pattern.starts_with(&format!("^{prefix}")) {
+            return json!(format!("{prefix}{}", "0".repeat(32)));
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if types.contains(&"boolean") {
+        json!(false)
+    } else if types.contains(&"integer") {
+        json!(schema["minimum"].as_i64().unwrap_or(1).max(1))
+    } else {
+        json!("matrix")
+    }
+}
+
+/// Required properties, plus the target property (so listings are checked for one project).
+fn args_for(entry: &Value, fx: &Fixtures) -> Map<String, Value> {
+    let name = entry["name"].as_str().unwrap();
+    let schema = &entry["input_schema"];
+    let mut wanted: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if let Some(f) = entry["target"]["field"].as_str()
+        && !wanted.iter().any(|w| w == f)
+    {
+        wanted.push(f.to_owned());
+    }
+    wanted
+        .into_iter()
+        .filter(|p| p != "confirm")
+        .map(|p| {
+            let v = value_for(&p, &schema["properties"][&p], fx, name);
+            (p, v)
+        })
+        .collect()
+}
+
+fn expected(entry: &Value, c: &Caller) -> Outcome {
+    if c.role < rank(entry["min_role"].as_str().unwrap()) || c.scope < rank(entry["min_scope"].as_str().unwrap()) {
+        return Outcome::Forbidden;
+    }
+    match entry["target"]["kind"].as_str().unwrap() {
+        "server" if c.limited && entry["safety"] != "read" => Outcome::Forbidden,
+        "resource" if !c.reaches_a => Outcome::Hidden,
+        _ => Outcome::Allowed,
+    }
+}
+
+/// The message dispatch gives for a missing resource (and for one outside your projects).
+fn hidden_message(entry: &Value, args: &Map<String, Value>) -> String {
+    let field = entry["target"]["field"].as_str().unwrap();
+    let kind = entry["target"]["resource"].as_str().unwrap();
+    format!("{kind} `{}` not found", args[field].as_str().unwrap())
+}
+
+fn classify(kind: &str, message: &str, hidden: Option<&str>) -> Outcome {
+    match kind {
+        "forbidden" => Outcome::Forbidden,
+        "not_found" if Some(message) == hidden => Outcome::Hidden,
+        _ => Outcome::Allowed,
+    }
+}
+
+async fn via_rest(
+    server: &Server,
+    key: &str,
+    tool: &str,
+    args: &Map<String, Value>,
+    hidden: Option<&str>,
+) -> (Outcome, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/tools/{tool}", server.url))
+        .bearer_auth(key)
+        .json(args)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status < 300 {
+        return (Outcome::Allowed, body);
+    }
+    let e = &body["error"];
+    (
+        classify(
+            e["kind"].as_str().unwrap_or(""),
+            e["message"].as_str().unwrap_or(""),
+            hidden,
+        ),
+        body,
+    )
+}
+
+fn via_cli(
+    server: &Server,
+    key: &str,
+    entry: &Value,
+    args: &Map<String, Value>,
+    hidden: Option<&str>,
+) -> (Outcome, String) {
+    let mut argv: Vec<String> = entry["cli"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    for (k, v) in args {
+        let flag = format!("--{}", k.replace('_', "-"));
+        match v {
+            Value::Bool(true) => argv.push(flag),
+            Value::Bool(false) => {}
+            Value::String(s) => argv.extend([flag, s.clone()]),
+            other => argv.extend([flag, other.to_string()]),
+        }
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(&argv)
+        .env("SH0_API_URL", &server.url)
+        .env("SH0_API_TOKEN", key)
+        .env("HOME", server.dir.path())
+        .env("XDG_CONFIG_HOME", server.dir.path().join("config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let outcome = match out.status.code() {
+        Some(4) => Outcome::Forbidden,
+        Some(5) if hidden.is_some_and(|h| stderr.contains(h)) => Outcome::Hidden,
+        _ => Outcome::Allowed,
+    };
+    (outcome, format!("{argv:?} exit {:?}: {stderr}", out.status.code()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_tool_every_role_every_adapter() {
+    let server = Server::start_with(&["--no-acme"]);
+    let owner = setup_owner(&server, "owner@example.com").await;
+    for p in ["proj-a", "proj-b"] {
+        let (s, b) = owner.call(&server, "project_create", json!({"name": p}), true).await;
+        assert_eq!(s, 200, "{b}");
+    }
+    let (s, b) = owner
+        .call(
+            &server,
+            "app_create",
+            json!({"name": "alpha", "project": "proj-a"}),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = owner
+        .call(
+            &server,
+            "env_set",
+            json!({"app": "alpha", "key": "K1", "value": "v"}),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = owner
+        .call(
+            &server,
+            "domain_add",
+            json!({"app": "alpha", "domain": "alpha.example.invalid"}),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    // A deployment row (whether Docker runs it or not does not matter here).
+    let (s, dep) = owner
+        .call(
+            &server,
+            "app_deploy",
+            json!({"app": "alpha", "image": "sh0-test/absent:1"}),
+            true,
+        )
+        .await;
+    assert!(s < 300, "{dep}");
+
+    let admin = invite_and_join(&server, &owner, "admin@example.com", "admin", &[]).await;
+    let dev_a = invite_and_join(&server, &owner, "dev-a@example.com", "developer", &["proj-a"]).await;
+    let viewer_a = invite_and_join(&server, &owner, "viewer-a@example.com", "viewer", &["proj-a"]).await;
+    let dev_b = invite_and_join(&server, &owner, "dev-b@example.com", "developer", &["proj-b"]).await;
+    let owner_read = key_for(&server, &owner, "owner read", "read", None).await;
+    let (status, keys) = owner.call(&server, "key_list", json!({}), false).await;
+    assert_eq!(status, 200, "{keys}");
+    let key_id = keys["keys"][0]["id"].as_str().expect("a key").to_owned();
+    let fx = Fixtures {
+        deployment: dep["deployment_id"].as_str().expect("a deployment").to_owned(),
+        key_id,
+    };
+    let sessions: [(&'static str, &Session, &str, bool); 5] = [
+        ("owner", &owner, "owner", true),
+        ("admin", &admin, "admin", true),
+        ("developer of proj-a", &dev_a, "developer", true),
+        ("viewer of proj-a", &viewer_a, "viewer", true),
+        ("developer of proj-b", &dev_b, "developer", false),
+    ];
+    let mut callers = Vec::new();
+    for (label, session, role, reaches_a) in sessions {
+        callers.push(Caller {
+            label,
+            key: key_for(&server, session, label, "admin", None).await,
+            role: rank(role),
+            scope: rank("admin"),
+            reaches_a,
+            limited: false,
+        });
+    }
+    callers.push(Caller {
+        label: "owner, read-scoped key",
+        key: owner_read,
+        role: rank("owner"),
+        scope: rank("read"),
+        reaches_a: true,
+        limited: false,
+    });
+    callers.push(Caller {
+        label: "developer of proj-a, key limited to proj-a",
+        key: key_for(&server, &dev_a, "limited", "write", Some("proj-a")).await,
+        role: rank("developer"),
+        scope: rank("write"),
+        reaches_a: true,
+        limited: true,
+    });
+    callers.push(Caller {
+        label: "admin, key limited to proj-b",
+        key: key_for(&server, &admin, "limited b", "admin", Some("proj-b")).await,
+        role: rank("admin"),
+        scope: rank("admin"),
+        reaches_a: false,
+        limited: true,
+    });
+
+    let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
+    let tools = catalog["tools"].as_array().unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for c in &callers {
+        let mcp = server.mcp_client_with(&c.key).await.expect("MCP client");
+        // MCP lists exactly the tools the role and scope allow.
+        let listed: BTreeSet<String> = mcp
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        let visible: BTreeSet<String> = tools
+            .iter()
+            .filter(|t| {
+                c.role >= rank(t["min_role"].as_str().unwrap()) && c.scope >= rank(t["min_scope"].as_str().unwrap())
+            })
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        if listed != visible {
+            failures.push(format!("{}: MCP tools/list {listed:?} != {visible:?}", c.label));
+        }
+        for entry in tools {
+            let name = entry["name"].as_str().unwrap();
+            let args = args_for(entry, &fx);
+            let want = expected(entry, c);
+            let hidden = (entry["target"]["kind"] == "resource").then(|| hidden_message(entry, &args));
+
+            let (got, body) = via_rest(&server, &c.key, name, &args, hidden.as_deref()).await;
+            if got != want {
+                failures.push(format!(
+                    "REST {name} as {}: want {want:?}, got {got:?}: {body}",
+                    c.label
+                ));
+            }
+            if want == Outcome::Hidden {
+                // Not even the body differs from a resource that does not exist.
+                let field = entry["target"]["field"].as_str().unwrap();
+                let mut ghost = args.clone();
+                let missing = match entry["target"]["resource"].as_str().unwrap() {
+                    "deployment" => format!("dep_{}", "f".repeat(32)),
+                    _ => "ghost".to_owned(),
+                };
+                ghost.insert(field.to_owned(), json!(missing));
+                let (_, ghost_body) = via_rest(&server, &owner_key(&callers), name, &ghost, None).await;
+                let expected_body = ghost_body.to_string().replace(&missing, args[field].as_str().unwrap());
+                if body != serde_json::from_str::<Value>(&expected_body).unwrap() {
+                    failures.push(format!(
+                        "REST {name} as {}: {body} differs from a missing resource's {expected_body}",
+                        c.label
+                    ));
+                }
+            }
+
+            let result = mcp
+                .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args.clone()))
+                .await
+                .expect("MCP call");
+            let text = result
+                .content
+                .first()
+                .and_then(|c| c.as_text())
+                .map(|t| t.text.clone())
+                .unwrap_or_default();
+            let got = if result.is_error == Some(true) {
+                let (kind, message) = text.split_once(": ").unwrap_or(("internal", &text));
+                classify(kind, message, hidden.as_deref())
+            } else {
+                Outcome::Allowed
+            };
+            if got != want {
+                failures.push(format!("MCP {name} as {}: want {want:?}, got {got:?}: {text}", c.label));
+            }
+
+            let (got, detail) = via_cli(&server, &c.key, entry, &args, hidden.as_deref());
+            if got != want {
+                failures.push(format!(
+                    "CLI {name} as {}: want {want:?}, got {got:?}: {detail}",
+                    c.label
+                ));
+            }
+            checked += 3;
+        }
+        mcp.cancel().await.unwrap();
+    }
+    println!(
+        "{checked} calls checked ({} tools x {} callers x 3 adapters)",
+        tools.len(),
+        callers.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The owner's unlimited admin key (the first caller).
+fn owner_key(callers: &[Caller]) -> String {
+    callers[0].key.clone()
+}

@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use sh0::adapters::{cli, mcp};
 use sh0::client::{ApiClient, ClientConfig};
 use sh0::registry::Registry;
-use sh0::server::{ServeOptions, serve};
-
-fn default_data_dir() -> PathBuf {
-    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("sh0")
-}
+use sh0::server::{ServeOptions, default_data_dir, serve};
 
 fn root_command(registry: &Registry) -> Command {
     let serve = Command::new("serve")

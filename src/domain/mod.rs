@@ -42,7 +42,7 @@ pub use email::Email;
 pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;
-pub use model::{App, Project, RestartPolicy, now_rfc3339};
+pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339_after};
 pub mod deployment;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
 pub mod untrusted;

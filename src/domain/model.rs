@@ -76,9 +76,14 @@ impl TryFrom<String> for RestartPolicy {
 
 /// Current time as RFC 3339 UTC with second precision, the format of every stored timestamp.
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    now.format(&time::format_description::well_known::Rfc3339)
+    rfc3339_after(time::Duration::ZERO)
+}
+
+/// The time `d` from now, in the same whole-second RFC 3339 form (expiry times).
+pub fn rfc3339_after(d: time::Duration) -> String {
+    let at = time::OffsetDateTime::now_utc() + d;
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -25,7 +25,8 @@ pub use permission::Permission;
 pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess};
 pub use schema::{CONFIRM_FIELD, ToolDescriptor};
 pub use sessions::{
-    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientInfo, IssuedSession, REFRESH_TTL, UserView, verify_second_factor,
+    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientInfo, IssuedSession, REFRESH_TTL, UserView, second_factor_attempt,
+    verify_second_factor,
 };
 pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, erase};
 

@@ -64,6 +64,11 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
+    /// Every project, with no key limit.
+    pub fn unlimited(&self) -> bool {
+        self.every_project && self.only.is_none()
+    }
+
     pub fn reaches(&self, p: &ProjectId) -> bool {
         (self.every_project || self.members_of.contains(p)) && self.only.as_ref().is_none_or(|o| o == p)
     }

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Credentials, Dispatcher, ErrorKind, PrincipalId, ToolError};
 use crate::auth::{AccessClaims, hash_key, hash_password, random_token, verify_nothing, verify_password};
-use crate::domain::{Email, Role, UserId, now_rfc3339};
+use crate::domain::{Email, Role, UserId, now_rfc3339, rfc3339_after};
 use crate::store::{AuditEntry, NewUser, Refreshed, UserRow};
 
 /// Access tokens live 15 minutes; the refresh token renews them for 30 days of inactivity.
@@ -61,27 +61,20 @@ fn wrong_credentials() -> ToolError {
     ToolError::new(ErrorKind::Unauthenticated, "wrong email or password")
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now_rfc3339())
-}
-
 impl Dispatcher {
-    fn audit_flow(
+    /// Runs an account flow and records it in the audit log (as the user it logged in, or
+    /// anonymous), whatever the outcome.
+    fn audited(
         &self,
-        principal: &str,
         flow: &'static str,
         args: Value,
-        result: &Result<IssuedSession, ToolError>,
-        started: Instant,
-    ) {
-        let (outcome, kind) = match result {
-            Ok(_) => ("ok", None),
-            Err(e) => ("error", Some(e.kind.as_str())),
-        };
-        let principal = match result {
-            Ok(s) => format!("user:{}", s.user.id),
-            Err(_) => principal.to_owned(),
+        run: impl FnOnce() -> Result<IssuedSession, ToolError>,
+    ) -> Result<IssuedSession, ToolError> {
+        let started = Instant::now();
+        let result = run();
+        let (outcome, kind, principal) = match &result {
+            Ok(s) => ("ok", None, format!("user:{}", s.user.id)),
+            Err(e) => ("error", Some(e.kind.as_str()), "anonymous".to_owned()),
         };
         let at = now_rfc3339();
         let entry = AuditEntry {
@@ -97,19 +90,19 @@ impl Dispatcher {
         if let Err(e) = self.services().store.audit_append(&entry) {
             tracing::error!(error = %e, flow, "audit append failed");
         }
+        result
     }
 
     /// Creates a session for `user` and signs its first access token.
     fn issue(&self, user: &UserRow, client: &ClientInfo) -> Result<IssuedSession, ToolError> {
         let store = &self.services().store;
         let refresh = random_token();
-        let now = OffsetDateTime::now_utc();
         let session = store.session_insert(
             &user.id,
             &hash_key(&refresh),
             &client.user_agent.chars().take(200).collect::<String>(),
             &client.address,
-            &rfc3339(now + REFRESH_TTL),
+            &rfc3339_after(REFRESH_TTL),
         )?;
         store.user_touch_login(&user.id)?;
         self.sign(user, &session, refresh)
@@ -152,10 +145,9 @@ impl Dispatcher {
         name: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
-        let started = Instant::now();
-        let result = self.setup_inner(creds, email, password, name, client);
-        self.audit_flow("anonymous", "auth_setup", json!({"email": email}), &result, started);
-        result
+        self.audited("auth_setup", json!({"email": email}), || {
+            self.setup_inner(creds, email, password, name, client)
+        })
     }
 
     fn setup_inner(
@@ -202,16 +194,8 @@ impl Dispatcher {
         code: Option<&str>,
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
-        let started = Instant::now();
-        let result = self.login_inner(email, password, code, client);
-        self.audit_flow(
-            "anonymous",
-            "auth_login",
-            json!({"email": email, "address": client.address}),
-            &result,
-            started,
-        );
-        result
+        let args = json!({"email": email, "address": client.address});
+        self.audited("auth_login", args, || self.login_inner(email, password, code, client))
     }
 
     fn login_inner(
@@ -268,7 +252,7 @@ impl Dispatcher {
     pub fn refresh(&self, refresh: &str) -> Result<IssuedSession, ToolError> {
         let store = &self.services().store;
         let fresh = random_token();
-        let expires = rfc3339(OffsetDateTime::now_utc() + REFRESH_TTL);
+        let expires = rfc3339_after(REFRESH_TTL);
         match store.session_refresh(&hash_key(refresh), &hash_key(&fresh), &expires)? {
             Refreshed::Rotated(session) => {
                 let user = store
@@ -328,7 +312,7 @@ impl Dispatcher {
             },
             "role": p.role,
             "scope": p.scope,
-            "every_project": p.access.every_project && p.access.only.is_none(),
+            "every_project": p.access.unlimited(),
             "projects": projects,
             "must_enrol_2fa": p.must_enrol_2fa,
         }))
@@ -343,10 +327,9 @@ impl Dispatcher {
         name: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
-        let started = Instant::now();
-        let result = self.accept_inner(token, password, name, client);
-        self.audit_flow("anonymous", "auth_accept_invite", json!({}), &result, started);
-        result
+        self.audited("auth_accept_invite", json!({}), || {
+            self.accept_inner(token, password, name, client)
+        })
     }
 
     fn accept_inner(
@@ -387,20 +370,34 @@ impl Dispatcher {
 /// Accepts a current TOTP code (once) or an unused backup code, under the second-factor
 /// attempt limit. Login and the account tools that need a code share it.
 pub fn verify_second_factor(services: &super::Services, user: &UserId, code: &str) -> Result<(), ToolError> {
-    let limit = &services.limiters.second_factor;
-    limit
-        .check(user.as_str())
-        .map_err(|wait| ToolError::rate_limited("two-factor codes", wait))?;
-    if second_factor_ok(services, user, code)? {
-        limit.clear(user.as_str());
+    if second_factor_attempt(services, user, || second_factor_ok(services, user, code))? {
         Ok(())
     } else {
-        limit.fail(user.as_str());
         Err(ToolError::new(
             ErrorKind::Unauthenticated,
             "the two-factor code is wrong or was used already",
         ))
     }
+}
+
+/// Runs one second-factor guess under the per-user attempt limit: refused while locked,
+/// a wrong guess (`false`) counts, a right one clears the count, an error leaves it alone.
+pub fn second_factor_attempt(
+    services: &super::Services,
+    user: &UserId,
+    guess: impl FnOnce() -> Result<bool, ToolError>,
+) -> Result<bool, ToolError> {
+    let limit = &services.limiters.second_factor;
+    limit
+        .check(user.as_str())
+        .map_err(|wait| ToolError::rate_limited("two-factor codes", wait))?;
+    let right = guess()?;
+    if right {
+        limit.clear(user.as_str());
+    } else {
+        limit.fail(user.as_str());
+    }
+    Ok(right)
 }
 
 fn second_factor_ok(services: &super::Services, user: &UserId, code: &str) -> Result<bool, ToolError> {

@@ -69,6 +69,11 @@ pub struct ServeOptions {
     pub base_images: crate::build::BaseImages,
 }
 
+/// Where `sh0 serve` and the host-local admin commands look for the data directory.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("sh0")
+}
+
 /// Opens everything the tools need.
 pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     let dir_err = |source| ServeError::DataDir {

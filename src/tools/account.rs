@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::NoInput;
 use crate::auth::{backup_code, hash_key, normalize_backup_code, totp, totp_context};
 use crate::domain::SessionId;
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{
-    HttpRoute, Permission, PrincipalId, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, verify_second_factor,
+    HttpRoute, Permission, PrincipalId, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, second_factor_attempt,
+    verify_second_factor,
 };
 
 pub struct SessionList;
@@ -18,10 +20,6 @@ pub struct SessionRevoke;
 pub struct TotpEnroll;
 pub struct TotpConfirm;
 pub struct TotpDisable;
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoInput {}
 
 #[derive(Serialize, JsonSchema)]
 pub struct SessionView {
@@ -229,28 +227,27 @@ impl Tool for TotpConfirm {
 
     async fn call(&self, ctx: &ToolContext, input: TotpCodeInput) -> Result<TotpConfirmed, ToolError> {
         let user_id = ctx.principal.user()?;
-        let limit = &ctx.services.limiters.second_factor;
-        limit
-            .check(user_id.as_str())
-            .map_err(|wait| ToolError::rate_limited("two-factor codes", wait))?;
-        let secrets = ctx.store().user_secrets(user_id)?;
-        let enabled = ctx.store().user_get(user_id)?.is_some_and(|u| u.totp_enabled);
-        let Some(sealed) = secrets.totp_sealed.filter(|_| !enabled) else {
-            return Err(ToolError::conflict("there is no pending setup: call totp_enroll first"));
-        };
-        let secret = ctx
-            .services
-            .master_key
-            .open(&sealed, &totp_context(user_id))
-            .map_err(ToolError::internal)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-        let Some(step) = totp::accept(&secret, &input.code, now, None) else {
-            limit.fail(user_id.as_str());
+        let mut step = None;
+        let matched = second_factor_attempt(&ctx.services, user_id, || {
+            let secrets = ctx.store().user_secrets(user_id)?;
+            let enabled = ctx.store().user_get(user_id)?.is_some_and(|u| u.totp_enabled);
+            let Some(sealed) = secrets.totp_sealed.filter(|_| !enabled) else {
+                return Err(ToolError::conflict("there is no pending setup: call totp_enroll first"));
+            };
+            let secret = ctx
+                .services
+                .master_key
+                .open(&sealed, &totp_context(user_id))
+                .map_err(ToolError::internal)?;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+            step = totp::accept(&secret, &input.code, now, None);
+            Ok(step.is_some())
+        })?;
+        let (true, Some(step)) = (matched, step) else {
             return Err(ToolError::invalid(
                 "the code does not match: check the app's clock and try the next one",
             ));
         };
-        limit.clear(user_id.as_str());
         let codes: Vec<String> = (0..10).map(|_| backup_code()).collect();
         let hashes: Vec<String> = codes.iter().map(|c| hash_key(&normalize_backup_code(c))).collect();
         ctx.store().totp_enable(user_id, step, &hashes)?;

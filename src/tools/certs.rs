@@ -118,7 +118,7 @@ impl Tool for CertList {
         // Owners and admins see every certificate; others those of their projects' domains.
         let mut certificates = Vec::new();
         for c in ctx.store().cert_list()? {
-            let shown = ctx.principal.access.every_project && ctx.principal.access.only.is_none()
+            let shown = ctx.principal.access.unlimited()
                 || match ctx.store().domain_get(&c.hostname)? {
                     Some(d) => ctx.reaches_app(&d.app_id)?,
                     None => false,

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::auth::GeneratedKey;
 use crate::domain::{KeyId, ResourceRef, Role, Scope};
@@ -130,14 +129,7 @@ impl Tool for KeyCreate {
         }
         let expires_at = input
             .expires_in_days
-            .map(|d| {
-                (OffsetDateTime::now_utc() + time::Duration::days(i64::from(d)))
-                    .replace_nanosecond(0)
-                    .map_err(ToolError::internal)?
-                    .format(&Rfc3339)
-                    .map_err(ToolError::internal)
-            })
-            .transpose()?;
+            .map(|d| crate::domain::rfc3339_after(time::Duration::days(i64::from(d))));
         let project = match &input.project {
             Some(r) => {
                 let p = ctx.store().project_find(r)?;

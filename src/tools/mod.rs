@@ -17,9 +17,16 @@ mod system;
 mod traffic;
 mod users;
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::registry::{DynTool, erase};
+
+// The input of tools that take none (no doc comment: it would become schema text).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
 
 pub fn all() -> Vec<Arc<dyn DynTool>> {
     vec![

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::NoInput;
 use crate::domain::{Project, ResourceName, ResourceRef};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
@@ -56,10 +57,6 @@ pub struct ProjectDeleteInput {
     #[serde(default)]
     pub cascade: bool,
 }
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoInput {}
 
 #[derive(Serialize, JsonSchema)]
 pub struct ProjectListOutput {

@@ -5,9 +5,8 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::NoInput;
 use crate::auth::{hash_key, random_token};
 use crate::domain::{Email, ProjectId, ResourceRef, Role};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post, Put};
@@ -49,10 +48,6 @@ pub struct UserInvited {
     /// Where the invited person sets their password: POST `{token, password, name}` here.
     pub accept_url: String,
 }
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoInput {}
 
 #[derive(Serialize, JsonSchema)]
 pub struct UserView {
@@ -187,11 +182,7 @@ impl Tool for UserInvite {
             return Err(ToolError::conflict(format!("{} has an account already", input.email)));
         }
         let days = i64::from(input.expires_in_days.unwrap_or(7));
-        let expires_at = (OffsetDateTime::now_utc() + time::Duration::days(days))
-            .replace_nanosecond(0)
-            .map_err(ToolError::internal)?
-            .format(&Rfc3339)
-            .map_err(ToolError::internal)?;
+        let expires_at = crate::domain::rfc3339_after(time::Duration::days(days));
         let token = random_token();
         ctx.store().invite_insert(&NewInvite {
             token_hash: &hash_key(&token),

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::net::SocketAddr;
 
@@ -113,7 +114,7 @@ fn client(addr: SocketAddr, headers: &HeaderMap) -> ClientInfo {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ToolError> {
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ToolError> {
     serde_json::from_slice(body)
         .map_err(|e| ToolError::invalid(format!("the request body is not what this endpoint takes: {e}")))
 }
@@ -130,9 +131,23 @@ struct Credentials {
     code: Option<String>,
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    tokio::task::spawn_blocking(f).await.expect("account flow panicked")
+/// Parses the body, runs the flow off the async workers (Argon2 takes tens of
+/// milliseconds of CPU), and answers with the session's cookies or the error.
+async fn session_flow<T: DeserializeOwned + Send + 'static>(
+    body: &Bytes,
+    headers: &HeaderMap,
+    ok: StatusCode,
+    run: impl FnOnce(T) -> Result<IssuedSession, ToolError> + Send + 'static,
+) -> Response {
+    let input: T = match parse(body) {
+        Ok(i) => i,
+        Err(e) => return error_response(&e),
+    };
+    match tokio::task::spawn_blocking(move || run(input)).await {
+        Ok(Ok(s)) => with_session(ok, s, headers),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => error_response(&ToolError::internal(format!("account flow failed: {e}"))),
+    }
 }
 
 async fn setup(
@@ -141,17 +156,12 @@ async fn setup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input: Credentials = match parse(&body) {
-        Ok(i) => i,
-        Err(e) => return error_response(&e),
-    };
     let creds = credentials(&headers);
     let info = client(addr, &headers);
-    let dd = d.clone();
-    match run_blocking(move || dd.setup(&creds, &input.email, &input.password, &input.name, &info)).await {
-        Ok(s) => with_session(StatusCode::CREATED, s, &headers),
-        Err(e) => error_response(&e),
-    }
+    session_flow(&body, &headers, StatusCode::CREATED, move |i: Credentials| {
+        d.setup(&creds, &i.email, &i.password, &i.name, &info)
+    })
+    .await
 }
 
 async fn login(
@@ -160,15 +170,11 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input: Credentials = match parse(&body) {
-        Ok(i) => i,
-        Err(e) => return error_response(&e),
-    };
     let info = client(addr, &headers);
-    match run_blocking(move || d.login(&input.email, &input.password, input.code.as_deref(), &info)).await {
-        Ok(s) => with_session(StatusCode::OK, s, &headers),
-        Err(e) => error_response(&e),
-    }
+    session_flow(&body, &headers, StatusCode::OK, move |i: Credentials| {
+        d.login(&i.email, &i.password, i.code.as_deref(), &info)
+    })
+    .await
 }
 
 async fn refresh(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
@@ -217,13 +223,9 @@ async fn accept_invite(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let input: Accept = match parse(&body) {
-        Ok(i) => i,
-        Err(e) => return error_response(&e),
-    };
     let info = client(addr, &headers);
-    match run_blocking(move || d.accept_invite(&input.token, &input.password, &input.name, &info)).await {
-        Ok(s) => with_session(StatusCode::CREATED, s, &headers),
-        Err(e) => error_response(&e),
-    }
+    session_flow(&body, &headers, StatusCode::CREATED, move |i: Accept| {
+        d.accept_invite(&i.token, &i.password, &i.name, &info)
+    })
+    .await
 }

@@ -28,11 +28,7 @@ fn json_arg() -> Arg {
 /// The hand-written commands, for the root command.
 pub fn commands() -> Vec<Command> {
     vec![
-        admin::command(
-            dirs::data_dir()
-                .unwrap_or_else(|| std::path::PathBuf::from("."))
-                .join("sh0"),
-        ),
+        admin::command(crate::server::default_data_dir()),
         Command::new("push")
             .about("Deploy the current directory: detect, package, upload, build, and print the URL")
             .arg(dir_arg())

@@ -6,6 +6,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::path::Path;
 
+use super::tree::SourceTree;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stack {
@@ -123,22 +125,34 @@ impl Detection {
     }
 }
 
-fn read(dir: &Path, name: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(name)).ok()
+/// The largest file detection reads (manifests, lockfile presence aside, are small).
+const MAX_READ: u64 = 1024 * 1024;
+
+fn read(dir: &SourceTree, name: &str) -> Option<String> {
+    dir.read_text(name, MAX_READ)
 }
 
-fn exists(dir: &Path, name: &str) -> bool {
-    dir.join(name).exists()
+fn exists(dir: &SourceTree, name: &str) -> bool {
+    dir.exists(name)
 }
 
-fn any_with_ext(dir: &Path, ext: &str) -> bool {
-    std::fs::read_dir(dir)
-        .map(|d| d.flatten().any(|e| e.path().extension().is_some_and(|x| x == ext)))
-        .unwrap_or(false)
+fn any_with_ext(dir: &SourceTree, ext: &str) -> bool {
+    dir.root_names()
+        .iter()
+        .any(|n| Path::new(n).extension().is_some_and(|x| x == ext))
 }
 
-/// Detects the stack of `dir`. Never fails: an unrecognised directory is `Unknown`.
+/// Detects the stack of `dir`. Never fails: an unrecognised or unreadable directory is
+/// `Unknown`. Everything is read beneath `dir` (see [`SourceTree`]).
 pub fn detect(dir: &Path) -> Detection {
+    match SourceTree::open(dir) {
+        Ok(tree) => detect_tree(&tree),
+        Err(_) => Detection::new(Stack::Unknown, 8080),
+    }
+}
+
+/// Detects the stack of an opened tree.
+pub fn detect_tree(dir: &SourceTree) -> Detection {
     if exists(dir, "Dockerfile") {
         let port = read(dir, "Dockerfile").and_then(|d| expose_port(&d)).unwrap_or(8080);
         return Detection::new(Stack::Dockerfile, port);
@@ -168,6 +182,10 @@ pub fn detect(dir: &Path) -> Detection {
                 .strip_prefix("name")
                 .map(|r| r.trim_start_matches([' ', '=']).trim_matches('"').to_string())
         });
+        // Only a name cargo accepts becomes a path and an argument in the Dockerfile.
+        d.entry = d
+            .entry
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         d.build_command = Some("cargo build --release".into());
         d.start_command = d.entry.as_ref().map(|b| format!("/app/{b}"));
         return d;
@@ -220,7 +238,7 @@ fn expose_port(dockerfile: &str) -> Option<u16> {
     })
 }
 
-fn node(dir: &Path, pkg: &str) -> Detection {
+fn node(dir: &SourceTree, pkg: &str) -> Detection {
     let json: serde_json::Value = serde_json::from_str(pkg).unwrap_or_default();
     let has_dep = |name: &str| {
         ["dependencies", "devDependencies"]
@@ -281,7 +299,7 @@ fn node(dir: &Path, pkg: &str) -> Detection {
     d
 }
 
-fn python(dir: &Path) -> Option<Detection> {
+fn python(dir: &SourceTree) -> Option<Detection> {
     let reqs = read(dir, "requirements.txt").unwrap_or_default().to_lowercase();
     let pyproject = read(dir, "pyproject.toml").unwrap_or_default().to_lowercase();
     let is_python = !reqs.is_empty() || !pyproject.is_empty() || exists(dir, "manage.py") || exists(dir, "Pipfile");
@@ -331,8 +349,14 @@ fn python(dir: &Path) -> Option<Detection> {
     Some(d)
 }
 
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// `module:variable` of the file that creates the app object (`app = FastAPI()`).
-fn app_module(dir: &Path, ctor: &str) -> String {
+fn app_module(dir: &SourceTree, ctor: &str) -> String {
     for file in [
         "main.py",
         "app.py",
@@ -346,6 +370,7 @@ fn app_module(dir: &Path, ctor: &str) -> String {
             for line in text.lines() {
                 if let Some((var, rhs)) = line.split_once('=')
                     && rhs.trim_start().starts_with(ctor)
+                    && is_identifier(var.trim())
                 {
                     let module = file.trim_end_matches(".py").replace('/', ".");
                     return format!("{module}:{}", var.trim());

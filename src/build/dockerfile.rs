@@ -76,8 +76,14 @@ fn node_install(pm: PackageManager) -> &'static str {
     }
 }
 
+/// `CMD` in exec form. The words come from the project (package.json's `main`, a module
+/// name), so each is a JSON string literal: a quote, a backslash or a control character in
+/// them stays inside its argument and cannot end the array or the line.
 fn cmd(command: &str) -> String {
-    let parts: Vec<String> = command.split_whitespace().map(|p| format!("\"{p}\"")).collect();
+    let parts: Vec<String> = command
+        .split_whitespace()
+        .map(|p| serde_json::Value::from(p).to_string())
+        .collect();
     format!("CMD [{}]", parts.join(", "))
 }
 

@@ -6,6 +6,7 @@ pub mod check;
 pub mod detect;
 pub mod dockerfile;
 pub mod ignore_rules;
+pub mod tree;
 
-pub use detect::{Detection, PackageManager, Stack, detect};
+pub use detect::{Detection, PackageManager, Stack, detect, detect_tree};
 pub use dockerfile::{BaseImages, GenerateError, generate};

@@ -6,8 +6,14 @@
 //! from headers.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions, Permissions, PermissionsExt};
+
+use crate::build::tree::{EntryKind, SourceTree};
 
 pub const MAX_FILES: usize = 50_000;
 pub const MAX_UNPACKED: u64 = 500 * 1024 * 1024;
@@ -26,6 +32,8 @@ pub enum ArchiveError {
     Escapes(String),
     #[error("the archive entry `{0}` is a link pointing outside the project directory")]
     LinkEscapes(String),
+    #[error("the archive entry `{0}` is a link to nothing in the archive")]
+    DanglingLink(String),
     #[error("the archive entry `{0}` is of a kind sh0 does not unpack (device, fifo)")]
     UnsupportedEntry(String),
     #[error("the archive has more than {MAX_FILES} files")]
@@ -82,65 +90,76 @@ fn clean_relative(name: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-/// Whether a link at `link` (relative to the root) pointing at `target` stays inside.
-fn link_stays_inside(link: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
+/// Maps an I/O error at archive entry `raw` to what the user is told. cap-std answers
+/// `PermissionDenied` when a path would lead outside the root, and the kernel `ELOOP` for
+/// a cycle of links: both mean the entry tried to escape.
+fn at(raw: &str) -> impl Fn(io::Error) -> ArchiveError + '_ {
+    move |e| match e.kind() {
+        io::ErrorKind::PermissionDenied => ArchiveError::Escapes(raw.to_owned()),
+        io::ErrorKind::AlreadyExists => ArchiveError::Corrupt(format!("`{raw}` appears twice in the archive")),
+        _ if e.raw_os_error() == Some(40) => ArchiveError::Escapes(raw.to_owned()),
+        _ => ArchiveError::Io(format!("{raw}: {e}")),
     }
-    let mut depth: i64 = link.parent().map(|p| p.components().count() as i64).unwrap_or(0);
-    for c in target.components() {
-        match c {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
-            Component::CurDir => {}
-            _ => return false,
-        }
-    }
-    true
 }
 
-/// Copies from `r` to a new file at `dest`, charging the budget as bytes are written.
-fn write_file(dest: &Path, r: &mut dyn Read, budget: &mut Budget) -> Result<(), ArchiveError> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| ArchiveError::Io(e.to_string()))?;
-    }
-    // create_new: never follow or overwrite something an earlier entry put there (a
-    // symlink planted to redirect this write).
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(dest)
-        .map_err(|e| ArchiveError::Io(format!("{}: {e}", dest.display())))?;
-    let mut buf = [0u8; 64 * 1024];
+/// Copies from `r` to a new file at `rel` beneath the root, charging the budget as bytes
+/// are written. `create_new`: never follow or overwrite anything an earlier entry put
+/// there (a link planted to redirect this write fails with "exists").
+fn write_file(
+    root: &Dir,
+    rel: &Path,
+    raw: &str,
+    r: &mut dyn Read,
+    mode: u32,
+    budget: &mut Budget,
+) -> Result<(), ArchiveError> {
+    make_parent(root, rel, raw)?;
+    let mut f = root
+        .open_with(rel, OpenOptions::new().write(true).create_new(true))
+        .map_err(at(raw))?;
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = r.read(&mut buf).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         if n == 0 {
             break;
         }
         budget.add_bytes(n as u64)?;
-        f.write_all(&buf[..n]).map_err(|e| ArchiveError::Io(e.to_string()))?;
+        f.write_all(&buf[..n]).map_err(at(raw))?;
     }
-    Ok(())
+    // Keeps the executable bits of the archive, nothing else (no setuid, no world-writable).
+    let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+    f.set_permissions(Permissions::from_mode(mode)).map_err(at(raw))
 }
 
-/// Refuses to write through a directory that is a symlink (an earlier entry could have
-/// planted `a -> /etc` to make `a/passwd` land outside).
-fn check_parents(root: &Path, rel: &Path) -> Result<(), ArchiveError> {
-    let mut cur = root.to_path_buf();
-    if let Some(parent) = rel.parent() {
-        for c in parent.components() {
-            cur.push(c);
-            if fs::symlink_metadata(&cur)
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(false)
-            {
-                return Err(ArchiveError::Escapes(rel.display().to_string()));
+fn make_parent(root: &Dir, rel: &Path, raw: &str) -> Result<(), ArchiveError> {
+    match rel.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => root.create_dir_all(parent).map_err(at(raw)),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the link `rel -> target`. Whether it stays inside is decided once every entry
+/// exists ([`check_links`]), because a link's meaning depends on entries that come later.
+fn make_link(root: &Dir, rel: &Path, raw: &str, target: &Path, budget: &mut Budget) -> Result<(), ArchiveError> {
+    if target.is_absolute() || target.as_os_str().is_empty() {
+        return Err(ArchiveError::LinkEscapes(raw.to_owned()));
+    }
+    budget.add_file()?;
+    make_parent(root, rel, raw)?;
+    root.symlink(target, rel).map_err(at(raw))
+}
+
+/// Every link must resolve, beneath the root and through any chain of links, to an entry
+/// the archive created. The kernel resolves it (cap-std opens beneath the root), so a link
+/// through `s -> .` with enough `..` fails exactly as it would escape.
+fn check_links(root: &Dir, links: &[(PathBuf, String)]) -> Result<(), ArchiveError> {
+    for (rel, raw) in links {
+        match root.metadata(rel) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(ArchiveError::DanglingLink(raw.clone()));
             }
+            Err(_) => return Err(ArchiveError::LinkEscapes(raw.clone())),
         }
     }
     Ok(())
@@ -157,6 +176,7 @@ pub fn extract(archive: &Path, dest: &Path) -> Result<u64, ArchiveError> {
 
 fn extract_inner(archive: &Path, dest: &Path) -> Result<u64, ArchiveError> {
     fs::create_dir_all(dest).map_err(|e| ArchiveError::Io(e.to_string()))?;
+    let root = Dir::open_ambient_dir(dest, ambient_authority()).map_err(|e| ArchiveError::Io(e.to_string()))?;
     let compressed = fs::metadata(archive)
         .map_err(|e| ArchiveError::Io(e.to_string()))?
         .len();
@@ -170,24 +190,28 @@ fn extract_inner(archive: &Path, dest: &Path) -> Result<u64, ArchiveError> {
         .and_then(|mut f| f.read(&mut head))
         .map_err(|e| ArchiveError::Io(e.to_string()))?;
     let head = &head[..n];
+    let mut links = Vec::new();
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        extract_zip(archive, dest, &mut budget)?;
+        extract_zip(archive, &root, &mut budget, &mut links)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let f = fs::File::open(archive).map_err(|e| ArchiveError::Io(e.to_string()))?;
-        extract_tar(flate2::read::GzDecoder::new(f), dest, &mut budget)?;
+        extract_tar(flate2::read::GzDecoder::new(f), &root, &mut budget, &mut links)?;
     } else if head.len() >= 262 && &head[257..262] == b"ustar" {
         let f = fs::File::open(archive).map_err(|e| ArchiveError::Io(e.to_string()))?;
-        extract_tar(f, dest, &mut budget)?;
+        extract_tar(f, &root, &mut budget, &mut links)?;
     } else {
         return Err(ArchiveError::UnknownFormat);
     }
     if budget.files == 0 {
         return Err(ArchiveError::Empty);
     }
+    check_links(&root, &links)?;
     Ok(budget.written)
 }
 
-fn extract_tar(reader: impl Read, dest: &Path, budget: &mut Budget) -> Result<(), ArchiveError> {
+type Links = Vec<(PathBuf, String)>;
+
+fn extract_tar(reader: impl Read, root: &Dir, budget: &mut Budget, links: &mut Links) -> Result<(), ArchiveError> {
     let mut ar = tar::Archive::new(reader);
     let entries = ar.entries().map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
     for entry in entries {
@@ -201,52 +225,43 @@ fn extract_tar(reader: impl Read, dest: &Path, budget: &mut Budget) -> Result<()
         if rel.as_os_str().is_empty() {
             continue;
         }
-        check_parents(dest, &rel)?;
-        let target = dest.join(&rel);
         let kind = entry.header().entry_type();
         match kind {
-            tar::EntryType::Directory => {
-                fs::create_dir_all(&target).map_err(|e| ArchiveError::Io(e.to_string()))?;
-            }
+            tar::EntryType::Directory => root.create_dir_all(&rel).map_err(at(&raw))?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 budget.add_file()?;
-                write_file(&target, &mut entry, budget)?;
-                set_mode(&target, entry.header().mode().unwrap_or(0o644));
+                let mode = entry.header().mode().unwrap_or(0o644);
+                write_file(root, &rel, &raw, &mut entry, mode, budget)?;
             }
             tar::EntryType::Symlink => {
-                let link = entry
+                let target = entry
                     .link_name()
                     .ok()
                     .flatten()
                     .ok_or_else(|| ArchiveError::Corrupt(raw.clone()))?;
-                if !link_stays_inside(&rel, &link) {
-                    return Err(ArchiveError::LinkEscapes(raw));
-                }
-                budget.add_file()?;
-                if let Some(parent) = target.parent() {
-                    fs::create_dir_all(parent).map_err(|e| ArchiveError::Io(e.to_string()))?;
-                }
-                std::os::unix::fs::symlink(&link, &target).map_err(|e| ArchiveError::Io(e.to_string()))?;
+                make_link(root, &rel, &raw, &target, budget)?;
+                links.push((rel, raw));
             }
             tar::EntryType::Link => {
                 // A hard link names another entry of the archive by its path from the root.
-                let link = entry
+                let target = entry
                     .link_name()
                     .ok()
                     .flatten()
                     .ok_or_else(|| ArchiveError::Corrupt(raw.clone()))?;
-                let src =
-                    clean_relative(&link.to_string_lossy()).ok_or_else(|| ArchiveError::LinkEscapes(raw.clone()))?;
-                check_parents(dest, &src)?;
-                let src = dest.join(src);
-                let meta = fs::symlink_metadata(&src).map_err(|_| ArchiveError::LinkEscapes(raw.clone()))?;
-                if !meta.is_file() {
+                let src = clean_relative(&target.to_string_lossy())
+                    .filter(|s| !s.as_os_str().is_empty())
+                    .ok_or_else(|| ArchiveError::LinkEscapes(raw.clone()))?;
+                // The source itself must be a regular file the archive created, not a link.
+                let is_file = root.symlink_metadata(&src).map(|m| m.is_file()).unwrap_or(false);
+                if !is_file {
                     return Err(ArchiveError::LinkEscapes(raw));
                 }
                 budget.add_file()?;
                 // A copy, not a link: nothing in the work area may share an inode with anything.
-                let mut from = fs::File::open(&src).map_err(|e| ArchiveError::Io(e.to_string()))?;
-                write_file(&target, &mut from, budget)?;
+                let mut from = root.open(&src).map_err(at(&raw))?;
+                let mode = from.metadata().map(|m| m.permissions().mode()).unwrap_or(0o644);
+                write_file(root, &rel, &raw, &mut from, mode, budget)?;
             }
             tar::EntryType::XGlobalHeader
             | tar::EntryType::XHeader
@@ -258,7 +273,7 @@ fn extract_tar(reader: impl Read, dest: &Path, budget: &mut Budget) -> Result<()
     Ok(())
 }
 
-fn extract_zip(archive: &Path, dest: &Path, budget: &mut Budget) -> Result<(), ArchiveError> {
+fn extract_zip(archive: &Path, root: &Dir, budget: &mut Budget, links: &mut Links) -> Result<(), ArchiveError> {
     let f = fs::File::open(archive).map_err(|e| ArchiveError::Io(e.to_string()))?;
     let mut zip = zip::ZipArchive::new(f).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
     if zip.len() > MAX_FILES {
@@ -271,47 +286,60 @@ fn extract_zip(archive: &Path, dest: &Path, budget: &mut Budget) -> Result<(), A
         if rel.as_os_str().is_empty() {
             continue;
         }
-        check_parents(dest, &rel)?;
-        let target = dest.join(&rel);
         let mode = file.unix_mode().unwrap_or(0o644);
         if file.is_dir() {
-            fs::create_dir_all(&target).map_err(|e| ArchiveError::Io(e.to_string()))?;
+            root.create_dir_all(&rel).map_err(at(&raw))?;
         } else if mode & 0o170000 == 0o120000 {
-            let mut link = String::new();
+            let mut target = String::new();
             file.by_ref()
                 .take(4096)
-                .read_to_string(&mut link)
+                .read_to_string(&mut target)
                 .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
-            if !link_stays_inside(&rel, Path::new(&link)) {
-                return Err(ArchiveError::LinkEscapes(raw));
-            }
-            budget.add_file()?;
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| ArchiveError::Io(e.to_string()))?;
-            }
-            std::os::unix::fs::symlink(&link, &target).map_err(|e| ArchiveError::Io(e.to_string()))?;
+            make_link(root, &rel, &raw, Path::new(&target), budget)?;
+            links.push((rel, raw));
         } else {
             budget.add_file()?;
-            write_file(&target, &mut file, budget)?;
-            set_mode(&target, mode);
+            write_file(root, &rel, &raw, &mut file, mode, budget)?;
         }
     }
     Ok(())
 }
 
-/// Keeps the executable bits of the archive, nothing else (no setuid, no world-writable).
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-}
-
-/// Packs `dir` into a tar at `out` for the Docker build context. Symlinks stay symlinks.
-pub fn pack_context(dir: &Path, out: &Path) -> std::io::Result<()> {
-    let f = fs::File::create(out)?;
-    let mut b = tar::Builder::new(std::io::BufWriter::new(f));
-    b.follow_symlinks(false);
-    b.append_dir_all(".", dir)?;
+/// Packs the tree at `dir` into a tar at `out`, the Docker build context. The tree is read
+/// beneath its root; links stay links (Docker resolves them inside the context).
+pub fn pack_context(dir: &Path, out: &Path) -> io::Result<()> {
+    let tree = SourceTree::open(dir)?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)?;
+    let mut b = tar::Builder::new(io::BufWriter::new(f));
+    for entry in tree.walk(&|_| false, usize::MAX)? {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(entry.mode & 0o7777);
+        h.set_mtime(0);
+        match entry.kind {
+            EntryKind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{}/", entry.rel), io::empty())?;
+            }
+            EntryKind::File => {
+                let file = tree.dir().open(&entry.rel)?;
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(file.metadata()?.len());
+                b.append_data(&mut h, &entry.rel, file)?;
+            }
+            EntryKind::Symlink => {
+                let target = tree.dir().read_link_contents(&entry.rel)?;
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, &entry.rel, target)?;
+            }
+            EntryKind::Other => {}
+        }
+    }
     b.into_inner()?.flush()
 }
 
@@ -320,13 +348,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn relative_paths_and_links() {
+    fn relative_names() {
         assert_eq!(clean_relative("a/./b"), Some(PathBuf::from("a/b")));
         assert_eq!(clean_relative("../x"), None);
         assert_eq!(clean_relative("/etc/passwd"), None);
         assert_eq!(clean_relative("a/../../x"), None);
-        assert!(link_stays_inside(Path::new("a/b"), Path::new("../c")));
-        assert!(!link_stays_inside(Path::new("a/b"), Path::new("../../c")));
-        assert!(!link_stays_inside(Path::new("a"), Path::new("/etc")));
     }
 }

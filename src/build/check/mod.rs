@@ -8,9 +8,13 @@ mod source_rules;
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::detect::{Detection, detect};
+use super::detect::{self, Detection};
+use super::tree::{EntryKind, SourceTree};
+
+/// The largest file whose text the rules read.
+const MAX_TEXT: u64 = 512 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +85,6 @@ pub(super) struct SourceFile {
 
 /// What the rules look at.
 pub(super) struct Project {
-    pub dir: PathBuf,
     pub detection: Detection,
     pub files: Vec<SourceFile>,
     pub dockerfile: Option<String>,
@@ -181,29 +184,48 @@ fn is_text(rel: &str) -> bool {
         || name.rsplit_once('.').is_some_and(|(_, ext)| TEXT_EXT.contains(&ext))
 }
 
-fn load(dir: &Path) -> Vec<SourceFile> {
-    let walker = super::ignore_rules::walk_files(dir, |path, is_dir| {
-        !(is_dir && path.file_name().is_some_and(|n| UNSCANNED_DIRS.iter().any(|s| n == *s)))
-    });
-    let mut files = Vec::new();
-    for (rel, entry) in walker.flatten().take(100_000) {
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        let text = (size <= 512 * 1024 && is_text(&rel))
-            .then(|| std::fs::read_to_string(entry.path()).ok())
-            .flatten();
-        files.push(SourceFile { rel, size, text });
-    }
+/// The files of the tree, read beneath its root; links are neither followed nor scanned.
+fn load(tree: &SourceTree) -> Vec<SourceFile> {
+    let skip = |name: &str| UNSCANNED_DIRS.contains(&name);
+    let mut files: Vec<SourceFile> = tree
+        .walk(&skip, 200_000)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .take(100_000)
+        .map(|e| {
+            let text = (e.size <= MAX_TEXT && is_text(&e.rel))
+                .then(|| tree.read_text(&e.rel, MAX_TEXT))
+                .flatten();
+            SourceFile {
+                rel: e.rel,
+                size: e.size,
+                text,
+            }
+        })
+        .collect();
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     files
 }
 
 /// Runs every rule over `dir`.
 pub fn check(dir: &Path) -> Report {
-    let files = load(dir);
+    match SourceTree::open(dir) {
+        Ok(tree) => check_tree(&tree),
+        Err(_) => check_files(Vec::new(), detect::detect(dir), None),
+    }
+}
+
+/// Runs every rule over an opened tree, reading only beneath its root.
+pub fn check_tree(tree: &SourceTree) -> Report {
+    let files = load(tree);
+    check_files(files, detect::detect_tree(tree), tree.read_text("Dockerfile", MAX_TEXT))
+}
+
+fn check_files(files: Vec<SourceFile>, detection: Detection, dockerfile: Option<String>) -> Report {
     let project = Project {
-        dir: dir.to_path_buf(),
-        detection: detect(dir),
-        dockerfile: std::fs::read_to_string(dir.join("Dockerfile")).ok(),
+        detection,
+        dockerfile,
         files,
     };
     let mut findings = source_rules::run(&project);

@@ -374,6 +374,5 @@ pub fn run(p: &Project) -> Vec<Finding> {
             "Exclude generated files and vendored dependencies.",
         ));
     }
-    let _ = &p.dir;
     out
 }

@@ -199,3 +199,71 @@ async fn malicious_archives_are_refused_and_leave_nothing() {
     let v: Value = r.json().await.unwrap();
     assert!(v["error"]["message"].as_str().unwrap().contains("file"), "{v}");
 }
+
+/// The reported attack (an adversarial review): `s -> .`, a link that climbs out through
+/// `s/s/s/...` and enough `..`, a link to that link, and `Dockerfile` a link to the chain, so
+/// that writing a generated Dockerfile would create a host file. Every way an archive or a
+/// directory reaches sh0 refuses it, and nothing is created outside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reported_link_chain_is_refused_on_every_path() {
+    let server = Server::start();
+    let outside = server.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let climb = format!(
+        "../s/s/s/s/s/s/{}{}/created",
+        "../".repeat(16),
+        outside.display().to_string().trim_start_matches('/')
+    );
+    let package = br#"{"name":"x","main":"$(touch /tmp/sh0-pwned).js"}"#;
+    let archive = raw_targz(&[
+        ("package.json", tar::EntryType::Regular, "", package),
+        ("s", tar::EntryType::Symlink, ".", b""),
+        ("d/X", tar::EntryType::Symlink, &climb, b""),
+        ("d/Y", tar::EntryType::Symlink, "X", b""),
+        ("Dockerfile", tar::EntryType::Symlink, "d/Y", b""),
+    ]);
+
+    // The upload endpoint that creates and deploys an app.
+    let (status, body) = server.upload(None, "evil", archive.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("link"), "{body}");
+    // A staged upload checked by project_check (a read tool).
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(archive).file_name("src.tar.gz"));
+    let staged: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/uploads?for=project_check", server.url))
+        .bearer_auth(&server.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = server
+        .call("project_check", json!({ "upload": staged["upload"] }))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("link"), "{body}");
+    assert!(dir_is_empty(&outside));
+
+    // The same tree on the user's disk: `sh0 check` and `sh0 push` read it beneath its root
+    // (push sends no links at all), and the server cannot build it.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // No start command: the server answers 422 before any build, so no Docker is needed.
+    std::fs::write(root.join("package.json"), br#"{"name":"x"}"#).unwrap();
+    std::os::unix::fs::symlink(".", root.join("s")).unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::os::unix::fs::symlink(&climb, root.join("d/X")).unwrap();
+    std::os::unix::fs::symlink("X", root.join("d/Y")).unwrap();
+    std::os::unix::fs::symlink("d/Y", root.join("Dockerfile")).unwrap();
+    let (code, out, _) = server.cli_in(root, &["check", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = server.cli_in(root, &["push", "--name", "evil2"]);
+    assert_eq!(code, 9, "{err}");
+    assert!(dir_is_empty(&outside), "something was created outside");
+    assert!(!Path::new("/tmp/sh0-pwned").exists());
+    let data = server.data_dir();
+    assert!(dir_is_empty(&data.join("builds")), "an unpacked tree was left");
+}

@@ -361,3 +361,37 @@ async fn tls_terminates_per_sni_with_h2_websockets_limits_and_metrics() {
     assert_eq!(web.proxy_errors, 3, "413 twice and 504 are the proxy's own: {web:?}");
     assert!(web.latency_p99_ms.is_some());
 }
+
+/// RFC 9112 §3.2: a request with two Host headers is refused, and an absolute-form
+/// target names the host (its Host header is ignored), so the proxy and the app it reaches
+/// never disagree about where a request goes.
+#[tokio::test]
+async fn two_hosts_are_refused_and_absolute_targets_name_the_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let release = Arc::new(tokio::sync::Notify::new());
+    let backend = upstream(release).await;
+    let table = Arc::new(RoutingTable::new("example.test"));
+    table.set("web", Target::Up(up("web", backend)));
+    let p = proxy(table).await;
+    let raw = |req: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(p).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await;
+        out
+    };
+    let two =
+        raw("GET / HTTP/1.1\r\nHost: web.example.test\r\nHost: other.example.test\r\nConnection: close\r\n\r\n").await;
+    assert!(two.starts_with("HTTP/1.1 400"), "{two}");
+    let absolute =
+        raw("GET http://web.example.test/headers HTTP/1.1\r\nHost: nothing.example.test\r\nConnection: close\r\n\r\n")
+            .await;
+    assert!(absolute.starts_with("HTTP/1.1 200"), "{absolute}");
+    assert!(
+        absolute.contains("web.example.test"),
+        "the app saw the routed host: {absolute}"
+    );
+    let absolute_other =
+        raw("GET http://nothing.example.test/ HTTP/1.1\r\nHost: web.example.test\r\nConnection: close\r\n\r\n").await;
+    assert!(absolute_other.starts_with("HTTP/1.1 404"), "{absolute_other}");
+}

@@ -239,7 +239,7 @@ async fn check_login_config_and_project_check_tool() {
     let form =
         reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(archive).file_name("a.tar.gz"));
     let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/uploads", server.url))
+        .post(format!("{}/api/v1/uploads?for=project_check", server.url))
         .bearer_auth(&server.token)
         .multipart(form)
         .send()

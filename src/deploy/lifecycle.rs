@@ -4,18 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{DeployError, Deployer, archive, pipeline};
+use super::context::{self, Prepared};
+use super::{DeployError, Deployer, pipeline};
 use crate::docker::DockerError;
 use crate::domain::{App, Deployment, DeploymentId, DeploymentStatus, ResourceRef, SourceKind, Trigger, UploadId};
 use crate::proxy::{Target, Upstream};
-
-/// A build context ready to deploy.
-#[derive(Debug)]
-pub struct Prepared {
-    pub context: PathBuf,
-    /// What sh0 detected when it generated the Dockerfile (none: the upload had one).
-    pub generated: Option<crate::build::Detection>,
-}
 
 /// What to deploy.
 #[derive(Debug, Clone)]
@@ -33,38 +26,13 @@ impl Deployer {
     /// the stack and generating one when it has none), and packs the build context. On any
     /// failure nothing of the upload remains. Returns the context and, when sh0 wrote the
     /// Dockerfile, what it detected.
-    pub async fn prepare_upload(&self, upload: &UploadId) -> Result<Prepared, DeployError> {
-        let staged = self.uploads_dir().join(upload.as_str());
-        if !staged.is_file() {
-            return Err(DeployError::NotFound(format!(
-                "upload `{upload}` not found (uploads are used once)"
-            )));
-        }
+    pub async fn prepare_upload(&self, upload: &UploadId, owner: &str) -> Result<Prepared, DeployError> {
+        let staged = self.take_upload(upload, owner, "app_deploy")?;
         let work = self.builds_dir().join(upload.as_str());
         let images = self.inner.settings.base_images.clone();
         let result = tokio::task::spawn_blocking({
             let (staged, work) = (staged.clone(), work.clone());
-            move || -> Result<Prepared, DeployError> {
-                let src = work.join("src");
-                archive::extract(&staged, &src)?;
-                let dockerfile = std::fs::symlink_metadata(src.join("Dockerfile"));
-                let generated = if dockerfile.map(|m| m.is_file()).unwrap_or(false) {
-                    None
-                } else {
-                    let detection = crate::build::detect(&src);
-                    let text = crate::build::generate(&detection, &images)
-                        .map_err(|e| DeployError::NoDockerfile(e.to_string()))?;
-                    std::fs::write(src.join("Dockerfile"), text).map_err(|e| DeployError::Io(e.to_string()))?;
-                    Some(detection)
-                };
-                let tar = work.join("context.tar");
-                archive::pack_context(&src, &tar).map_err(|e| DeployError::Io(e.to_string()))?;
-                let _ = std::fs::remove_dir_all(&src);
-                Ok(Prepared {
-                    context: tar,
-                    generated,
-                })
-            }
+            move || context::prepare(&staged, &work, &images)
         })
         .await
         .map_err(|e| DeployError::Io(e.to_string()))?;
@@ -76,26 +44,31 @@ impl Deployer {
     }
 
     /// Unpacks a staged upload only to run the project health check on it.
-    pub async fn check_upload(&self, upload: &UploadId) -> Result<crate::build::check::Report, DeployError> {
-        let staged = self.uploads_dir().join(upload.as_str());
-        if !staged.is_file() {
-            return Err(DeployError::NotFound(format!(
-                "upload `{upload}` not found (uploads are used once)"
-            )));
-        }
+    pub async fn check_upload(
+        &self,
+        upload: &UploadId,
+        owner: &str,
+    ) -> Result<crate::build::check::Report, DeployError> {
+        let staged = self.take_upload(upload, owner, "project_check")?;
         let work = self.builds_dir().join(format!("check-{upload}"));
         let result = tokio::task::spawn_blocking({
             let (staged, work) = (staged.clone(), work.clone());
-            move || -> Result<crate::build::check::Report, DeployError> {
-                archive::extract(&staged, &work)?;
-                Ok(crate::build::check::check(&work))
-            }
+            move || context::check_upload(&staged, &work)
         })
         .await
         .map_err(|e| DeployError::Io(e.to_string()));
         let _ = std::fs::remove_file(&staged);
-        let _ = std::fs::remove_dir_all(&work);
         result?
+    }
+
+    /// The staged file of `upload` when it is `owner`'s and was admitted for `tool`; an
+    /// upload of someone else's answers exactly like one that does not exist.
+    fn take_upload(&self, upload: &UploadId, owner: &str, tool: &str) -> Result<std::path::PathBuf, DeployError> {
+        self.uploads().take(upload, owner, tool).ok_or_else(|| {
+            DeployError::NotFound(format!(
+                "upload `{upload}` not found (an upload is used once, by whoever sent it, within an hour)"
+            ))
+        })
     }
 
     /// Starts a deployment of `source`: records it (409 when one is active) and runs the

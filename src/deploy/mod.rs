@@ -5,14 +5,18 @@
 //! serving. On start, `reconcile` repairs whatever a crash or restart left behind.
 
 pub mod archive;
+pub mod context;
 mod health;
 mod lifecycle;
 pub mod logs;
 mod pipeline;
 mod reconcile;
+pub mod uploads;
 
-pub use lifecycle::{Prepared, Source};
+pub use context::Prepared;
+pub use lifecycle::Source;
 pub use logs::{LogEvent, LogHub};
+pub use uploads::{UploadError, Uploads};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -82,6 +86,8 @@ struct Inner {
     instance: String,
     /// Cancellation handles of running pipelines.
     active: Mutex<HashMap<DeploymentId, CancellationToken>>,
+    /// Archives waiting for the tool call that consumes them.
+    uploads: Uploads,
 }
 
 /// The engine's handle; cheap to clone.
@@ -101,6 +107,7 @@ impl Deployer {
     ) -> Result<Self, DeployError> {
         let instance = store.instance_id()?;
         let logs = LogHub::new(store.clone());
+        let data_dir_uploads = data_dir.join("uploads");
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -112,6 +119,7 @@ impl Deployer {
                 settings,
                 instance,
                 active: Mutex::default(),
+                uploads: Uploads::new(data_dir_uploads),
             }),
         })
     }
@@ -143,9 +151,9 @@ impl Deployer {
         }
     }
 
-    /// Where the upload endpoints stage archives.
-    pub fn uploads_dir(&self) -> PathBuf {
-        self.inner.data_dir.join("uploads")
+    /// Archives staged by the upload endpoints, each for one owner and one tool.
+    pub fn uploads(&self) -> &Uploads {
+        &self.inner.uploads
     }
 
     fn builds_dir(&self) -> PathBuf {

@@ -16,7 +16,7 @@ impl Deployer {
     pub async fn reconcile(&self) -> Result<(), DeployError> {
         // Leftover work areas of interrupted uploads and builds.
         let _ = std::fs::remove_dir_all(self.builds_dir());
-        let _ = std::fs::remove_dir_all(self.uploads_dir());
+        let _ = std::fs::remove_dir_all(self.uploads().dir());
         let store = &self.inner.store;
         for row in store.deployments_active_all()? {
             let id = &row.deployment.id;

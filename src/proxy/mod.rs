@@ -7,6 +7,7 @@ mod body;
 pub mod certs;
 pub mod challenges;
 pub mod edge;
+pub mod forwarded;
 pub mod metrics;
 mod server;
 pub mod table;
@@ -14,6 +15,7 @@ pub mod tls;
 pub mod workers;
 
 pub use edge::{AcmeSettings, Edge, EdgeError};
+pub use forwarded::{CLIENT_ADDR_HEADER, PROXY_SECRET_HEADER, ProxySecret};
 pub use metrics::Metrics;
 pub use server::{ProxyConfig, ProxyServer, ProxyState, serve_http, serve_https};
 pub use table::{HostRoute, Route, RoutingTable, Target, Upstream};

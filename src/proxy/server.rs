@@ -52,6 +52,8 @@ pub struct ProxyConfig {
     pub idle_timeout: Duration,
     /// Idle keep-alive connections kept per app instance.
     pub pool_per_upstream: usize,
+    /// Vouches for the client address in requests forwarded to the panel.
+    pub panel_secret: Option<super::ProxySecret>,
 }
 
 impl Default for ProxyConfig {
@@ -63,6 +65,7 @@ impl Default for ProxyConfig {
             upstream_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             pool_per_upstream: 128,
+            panel_secret: None,
         }
     }
 }
@@ -136,12 +139,25 @@ impl ProxyServer {
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, scheme: Scheme) -> Response<ProxyBody> {
+        // RFC 9112 §3.2: one Host or none (400 otherwise); an absolute-form target (and
+        // HTTP/2's :authority) names the host, and any Host header is then ignored.
+        if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The request has more than one Host header.",
+            );
+        }
         let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
             .unwrap_or_default();
         let path = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
         if !valid_host(&host) {
@@ -237,12 +253,17 @@ impl ProxyServer {
             }
         };
         prepare_headers(&mut parts.headers, upgrade, peer, host, scheme);
-        // Apps speak HTTP/1.1 behind the proxy, whatever the client spoke (h2 carries the
-        // host as `:authority`, so it is restored as a header).
-        parts.version = hyper::Version::HTTP_11;
-        if !parts.headers.contains_key(header::HOST)
-            && let Ok(v) = HeaderValue::from_str(host)
+        super::forwarded::strip(&mut parts.headers);
+        if upstream.app == super::table::PANEL_APP
+            && let Some(secret) = &self.config.panel_secret
         {
+            super::forwarded::for_panel(&mut parts.headers, peer.ip(), secret);
+        }
+        // Apps speak HTTP/1.1 behind the proxy, whatever the client spoke (h2 carries the
+        // host as `:authority`, so it is restored as a header); the app sees the host the
+        // request was routed by, never a second opinion.
+        parts.version = hyper::Version::HTTP_11;
+        if let Ok(v) = HeaderValue::from_str(host) {
             parts.headers.insert(header::HOST, v);
         }
         let body = Limited::new(body, usize::try_from(self.config.max_body_bytes).unwrap_or(usize::MAX));

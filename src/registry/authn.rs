@@ -18,6 +18,12 @@ pub(super) struct Authenticated {
     pub csrf: Option<CsrfCheck>,
 }
 
+/// Whether the request may change something: bearer credentials carry no ambient
+/// authority; a session must echo its CSRF token.
+pub(super) fn csrf_passes(csrf: Option<&CsrfCheck>) -> bool {
+    csrf.is_none_or(CsrfCheck::passes)
+}
+
 /// The CSRF token a session signed into its access token, and the one the request sent.
 pub(super) struct CsrfCheck {
     pub expected: String,
@@ -39,7 +45,7 @@ pub(super) fn authenticate(services: &Services, creds: &Credentials) -> Result<A
             principal: by_key(services, token)?,
             csrf: None,
         }),
-        Credentials::Session { access, csrf } => {
+        Credentials::Session { access, csrf, .. } => {
             let (principal, expected) = by_session(services, access)?;
             Ok(Authenticated {
                 principal,

@@ -102,15 +102,28 @@ impl Dispatcher {
         // A browser session changes nothing without its CSRF token. This follows from the
         // credential's kind and the tool's safety, not from a list of paths.
         let csrf_refused =
-            desc.meta().safety != Safety::Read && authenticated.csrf.as_ref().is_some_and(|c| !c.passes());
+            desc.meta().safety != Safety::Read && !super::authn::csrf_passes(authenticated.csrf.as_ref());
         let result = if csrf_refused {
-            Err(ToolError::forbidden(
-                "this session needs its CSRF token: send the sh0_csrf cookie's value in an X-CSRF-Token header",
-            ))
+            Err(csrf_missing())
         } else {
             self.run(desc, principal.clone(), adapter, args).await
         };
-        let (outcome, kind) = match &result {
+        self.record(&principal, adapter, desc.meta().name, &redacted, &result, started)?;
+        result
+    }
+
+    /// Appends the audit record of a call. An unrecorded call must not report success, so
+    /// a failed append turns the outcome into an error: fail closed.
+    pub(super) fn record<T>(
+        &self,
+        principal: &Principal,
+        adapter: Adapter,
+        tool: &str,
+        redacted: &Value,
+        result: &Result<T, ToolError>,
+        started: Instant,
+    ) -> Result<(), ToolError> {
+        let (outcome, kind) = match result {
             Ok(_) => ("ok", None),
             Err(e) => ("error", Some(e.kind.as_str())),
         };
@@ -119,27 +132,21 @@ impl Dispatcher {
             at: &at,
             principal: &principal.id.to_string(),
             adapter: adapter.as_str(),
-            tool: desc.meta().name,
-            args: &redacted,
+            tool,
+            args: redacted,
             outcome,
             error_kind: kind,
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        if let Err(e) = self.services.store.audit_append(&entry) {
-            // An unrecorded call must not report success: fail closed.
-            return Err(ToolError::internal(format!("audit append failed: {e}")));
-        }
-        result
+        self.services
+            .store
+            .audit_append(&entry)
+            .map_err(|e| ToolError::internal(format!("audit append failed: {e}")))
     }
 
-    async fn run(
-        &self,
-        desc: &super::ToolDescriptor,
-        principal: Principal,
-        adapter: Adapter,
-        args: Value,
-    ) -> Result<Value, ToolError> {
-        let meta = desc.meta();
+    /// What depends only on the tool and the caller: the permission, a pending 2FA
+    /// enrolment, and a project-limited key's reach.
+    pub(super) fn authorize(principal: &Principal, meta: &super::ToolMeta) -> Result<(), ToolError> {
         if !principal.holds(meta.permission) {
             return Err(ToolError::forbidden(format!(
                 "`{}` needs the `{}` permission, which your credential lacks",
@@ -152,7 +159,18 @@ impl Dispatcher {
                 "the owner requires two-factor authentication: set it up with totp_enroll and totp_confirm first",
             ));
         }
-        super::access::check_limit(&principal, meta)?;
+        super::access::check_limit(principal, meta)
+    }
+
+    async fn run(
+        &self,
+        desc: &super::ToolDescriptor,
+        principal: Principal,
+        adapter: Adapter,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        let meta = desc.meta();
+        Self::authorize(&principal, meta)?;
         let mut args = match args {
             Value::Null => Value::Object(Map::new()),
             Value::Object(m) => Value::Object(m),
@@ -185,6 +203,12 @@ impl Dispatcher {
         }
         result
     }
+}
+
+pub(super) fn csrf_missing() -> ToolError {
+    ToolError::forbidden(
+        "this session needs its CSRF token: send the sh0_csrf cookie's value in an X-CSRF-Token header",
+    )
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -109,6 +109,13 @@ impl ToolError {
             retry_after: None,
         }
     }
+    /// A quota is used up; `retry_after` says when to look again.
+    pub fn quota(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after.as_secs().max(1)),
+            ..Self::new(ErrorKind::RateLimited, message)
+        }
+    }
     /// Too many attempts; `wait` is how long until the lock ends (at least a second).
     pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
         let secs = wait.as_secs().max(1);

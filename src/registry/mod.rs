@@ -15,6 +15,7 @@ mod principal;
 mod schema;
 mod sessions;
 mod tool;
+mod transport;
 
 pub use authn::{REQUIRE_2FA_SETTING, resolve_projects};
 pub use catalog::{Catalog, CatalogEntry, reference_markdown};
@@ -22,13 +23,14 @@ pub use context::{ServerSettings, Services, ToolContext};
 pub use dispatch::{Adapter, Dispatcher};
 pub use error::{ErrorKind, ToolError};
 pub use permission::Permission;
-pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess};
+pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess, same_origin};
 pub use schema::{CONFIRM_FIELD, ToolDescriptor};
 pub use sessions::{
-    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientInfo, IssuedSession, REFRESH_TTL, UserView, second_factor_attempt,
-    verify_second_factor,
+    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientAddr, ClientInfo, IssuedSession, REFRESH_TTL, UserView,
+    second_factor_attempt, verify_second_factor,
 };
 pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, erase};
+pub use transport::{AdmittedUpload, UPLOAD_CONSUMERS};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

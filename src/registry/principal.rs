@@ -12,10 +12,16 @@ pub enum Credentials {
     None,
     /// `Authorization: Bearer <api key>`.
     Bearer(String),
-    /// A browser session: the access token from the `sh0_access` cookie and the CSRF
-    /// token from the `X-CSRF-Token` header, if any. Only the REST adapter builds these;
-    /// dispatch requires the CSRF token for every tool that is not `Read`.
-    Session { access: String, csrf: Option<String> },
+    /// A browser session: the access token from the session cookie, the CSRF token from
+    /// the `X-CSRF-Token` header, and whether the request came from the server's own origin. Only the REST adapter
+    /// builds these; dispatch requires the CSRF token for every tool that is not `Read`,
+    /// and a stream (a WebSocket) requires an `Origin` that is one of the server's names.
+    Session {
+        access: String,
+        csrf: Option<String>,
+        /// The request carried an `Origin` equal to its own `Host` ([`same_origin`]).
+        same_origin: bool,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -102,5 +108,38 @@ impl Principal {
                  log in, or use a key created by a user",
             )
         })
+    }
+}
+
+/// Whether a request comes from a page of the server itself: it names an `Origin` whose
+/// authority (host and port) is the request's own `Host`. Browsers always send `Origin` on
+/// WebSocket upgrades and cross-origin requests, and a page cannot forge it.
+pub fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let (Some(origin), Some(host)) = (origin, host) else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    !authority.is_empty() && !authority.contains('/') && authority.eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn origin_must_be_the_request_host() {
+        assert!(same_origin(Some("http://127.0.0.1:9000"), Some("127.0.0.1:9000")));
+        assert!(same_origin(
+            Some("https://Panel.example.com"),
+            Some("panel.example.com")
+        ));
+        assert!(!same_origin(Some("https://evil.example"), Some("127.0.0.1:9000")));
+        assert!(!same_origin(Some("http://127.0.0.1:9001"), Some("127.0.0.1:9000")));
+        assert!(!same_origin(Some("null"), Some("null")));
+        assert!(!same_origin(None, Some("127.0.0.1:9000")));
+        assert!(!same_origin(Some("http://a/b"), Some("a/b")));
     }
 }

@@ -20,6 +20,11 @@ pub const REFRESH_TTL: Duration = Duration::days(30);
 /// The setting holding the bootstrap key's id: the one key that may create the first user.
 pub const BOOTSTRAP_KEY_SETTING: &str = "bootstrap_key_id";
 
+/// The client's address as the listener established it (the socket peer, or the address
+/// sh0's own proxy vouched for); set on every request before any route runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Where a request came from, for rate limits and the session list.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {

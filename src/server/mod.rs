@@ -3,6 +3,8 @@
 
 pub mod admin;
 mod bootstrap;
+mod guard;
+pub mod listener;
 
 pub use bootstrap::BOOTSTRAP_FILE;
 
@@ -23,7 +25,9 @@ use crate::auth::MasterKey;
 use crate::deploy::{DeploySettings, Deployer};
 use crate::docker::DockerClient;
 use crate::domain::DomainName;
-use crate::proxy::{AcmeSettings, Edge, ProxyConfig, ProxyServer, ProxyState, RoutingTable, Workers, tls, workers};
+use crate::proxy::{
+    AcmeSettings, Edge, ProxyConfig, ProxySecret, ProxyServer, ProxyState, RoutingTable, Workers, tls, workers,
+};
 use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
 use crate::store::Store;
 
@@ -168,15 +172,17 @@ fn session_keys(store: &Store, master_key: &MasterKey) -> Result<crate::auth::Se
     Ok(crate::auth::SessionKeys::from_secret(&secret))
 }
 
-/// The whole HTTP application.
-pub fn app(dispatcher: Dispatcher) -> Router {
+/// The whole HTTP application, behind the listener's guard (host, origin, client address).
+pub fn app(dispatcher: Dispatcher, proxy_secret: ProxySecret) -> Router {
     let hosts = dispatcher.services().settings.hosts.clone();
+    let guard = guard::Guard::new(&hosts, proxy_secret);
     let mcp = Router::new()
         .nest_service("/mcp", mcp::http_service(dispatcher.clone(), hosts))
         .layer(middleware::from_fn_with_state(dispatcher.clone(), require_key));
     rest::router(dispatcher)
         .merge(mcp)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(middleware::from_fn_with_state(guard, guard::check))
 }
 
 /// `/mcp` answers 401 before any MCP processing when the request has no valid key.
@@ -208,6 +214,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     services.edge.load()?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
+    let proxy_secret = ProxySecret::generate();
     let proxy = ProxyServer::with(
         services.deployer.routes().clone(),
         services.edge.state().clone(),
@@ -215,6 +222,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             http_port: opts.http_port,
             https_port: (opts.https_port != 0).then_some(opts.https_port),
             max_body_bytes: opts.max_body_bytes,
+            panel_secret: Some(proxy_secret.clone()),
             ..ProxyConfig::default()
         },
     );
@@ -239,6 +247,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         workers.push(w);
     }
     tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
+    tasks.push(tokio::spawn(sweep_uploads(services.clone(), shutdown.clone())));
     let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services.clone());
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -261,21 +270,32 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         env!("CARGO_PKG_VERSION")
     );
     let stop = shutdown.clone();
-    let result = axum::serve(
-        listener,
-        app(dispatcher).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         shutdown_signal().await;
         stop.cancel();
-    })
-    .await
-    .map_err(ServeError::Serve);
+    });
+    listener::serve(
+        listener,
+        app(dispatcher, proxy_secret),
+        listener::ListenerLimits::default(),
+        shutdown,
+    )
+    .await;
     for t in tasks {
         let _ = t.await;
     }
     let _ = tokio::task::spawn_blocking(move || workers.into_iter().for_each(Workers::join)).await;
-    result
+    Ok(())
+}
+
+/// Removes staged uploads nobody used within their hour, every five minutes.
+async fn sweep_uploads(services: Arc<Services>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(300)) => services.deployer.uploads().sweep(),
+        }
+    }
 }
 
 /// Serves the proxy on `port`: on the listen address when that is loopback (a local or

@@ -41,6 +41,9 @@ impl Tool for ProjectCheck {
     }
 
     async fn call(&self, ctx: &ToolContext, input: ProjectCheckInput) -> Result<Report, ToolError> {
-        Ok(ctx.deployer().check_upload(&input.upload).await?)
+        Ok(ctx
+            .deployer()
+            .check_upload(&input.upload, &ctx.principal.uploader())
+            .await?)
     }
 }

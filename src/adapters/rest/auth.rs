@@ -5,17 +5,16 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use std::net::SocketAddr;
 
 use super::{credentials, error_response};
-use crate::registry::{ACCESS_TTL, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError};
+use crate::registry::{ACCESS_TTL, ClientAddr, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError};
 
 pub const ACCESS_COOKIE: &str = "sh0_access";
 pub const REFRESH_COOKIE: &str = "sh0_refresh";
@@ -103,9 +102,9 @@ fn cleared(headers: &HeaderMap) -> Response {
     resp
 }
 
-fn client(addr: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+fn client(addr: ClientAddr, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
-        address: addr.ip().to_string(),
+        address: addr.0.to_string(),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -152,7 +151,7 @@ async fn session_flow<T: DeserializeOwned + Send + 'static>(
 
 async fn setup(
     State(d): State<Dispatcher>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(addr): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -166,7 +165,7 @@ async fn setup(
 
 async fn login(
     State(d): State<Dispatcher>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(addr): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -219,7 +218,7 @@ struct Accept {
 
 async fn accept_invite(
     State(d): State<Dispatcher>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(addr): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

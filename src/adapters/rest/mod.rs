@@ -20,7 +20,9 @@ use axum::routing::{MethodFilter, MethodRouter, get, on, post};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 
-use crate::registry::{Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError};
+use crate::registry::{
+    Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError, same_origin,
+};
 
 /// The header sh0's own clients use to name themselves in the audit log.
 pub const ADAPTER_HEADER: &str = "x-sh0-adapter";
@@ -67,13 +69,15 @@ fn credentials(headers: &HeaderMap) -> Credentials {
     match auth::cookie(headers, auth::ACCESS_COOKIE).filter(|v| !v.is_empty()) {
         Some(access) => Credentials::Session {
             access: access.to_owned(),
-            csrf: headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            csrf: header_str(headers, "x-csrf-token").map(str::to_owned),
+            same_origin: same_origin(header_str(headers, "origin"), header_str(headers, "host")),
         },
         None => Credentials::None,
     }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn adapter(headers: &HeaderMap) -> Adapter {

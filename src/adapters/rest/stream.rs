@@ -1,6 +1,7 @@
 //! `GET /api/v1/deployments/{deployment}/logs/ws?offset=N`: the build log of a deployment,
-//! live, over a WebSocket. Access is decided by dispatching `deployment_get` (same
-//! permission, same audit) before the upgrade. Messages are JSON:
+//! live, over a WebSocket. Access is decided by admitting it as a stream of `deployment_get`
+//! (same permission, same audit; a browser session only from the server's own origin)
+//! before the upgrade. Messages are JSON:
 //! `{"pos": n, "line": "..."}` for each line, then `{"end": true, "status": "..."}`.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -32,7 +33,7 @@ pub async fn deployment_log_ws(
 ) -> Response {
     let args = json!({ "deployment": id, "log_offset": q.offset.max(0), "log_limit": 1 });
     if let Err(e) = d
-        .dispatch(&credentials(&headers), adapter(&headers), "deployment_get", args)
+        .admit_stream(&credentials(&headers), adapter(&headers), "deployment_get", args)
         .await
     {
         return error_response(&e);

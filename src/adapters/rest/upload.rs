@@ -1,13 +1,14 @@
 //! Upload endpoints, the transport for source archives (they cannot travel in a JSON tool
-//! call): `POST /api/v1/apps/upload` creates an app and deploys the archive,
-//! `POST /api/v1/apps/{app}/upload` deploys a new version of an existing app. Multipart
-//! fields: `file` (zip or tar.gz), `name`, `port`, optional `project`. The archive is
-//! streamed to a staging file under a size limit; everything else — creating the app,
-//! unpacking with its guards, deploying — is a tool call through dispatch, so the same
-//! permissions, validation and audit apply. Bearer-authenticated, these are not subject to
-//! cookie CSRF checks (by construction: they read no cookie).
+//! call): `POST /api/v1/uploads` stages one for a later tool call, `POST /api/v1/apps/upload`
+//! creates an app and deploys the archive, `POST /api/v1/apps/{app}/upload` deploys a new
+//! version of an existing app. Multipart fields: `file` (zip or tar.gz), `name`, `port`,
+//! optional `project`. Each request is admitted by dispatch for the tool that will consume
+//! the archive (permission, CSRF for browser sessions, project access, the per-user quota,
+//! an audit record) before its body is read; then the archive is streamed to the staging
+//! file under a size limit, and everything else — creating the app, unpacking with its
+//! guards, deploying — is a tool call through dispatch.
 
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -16,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use super::{adapter, credentials, error_response};
 use crate::deploy::archive::MAX_UNPACKED;
 use crate::domain::UploadId;
-use crate::registry::{Adapter, Credentials, Dispatcher, ErrorKind, ToolError};
+use crate::registry::{Adapter, AdmittedUpload, Credentials, Dispatcher, ErrorKind, ToolError};
 
 /// Largest archive accepted (its unpacked size has its own, equal, limit).
 pub const MAX_UPLOAD: u64 = MAX_UNPACKED;
@@ -28,16 +29,39 @@ struct Form {
     project: Option<String>,
 }
 
-/// `POST /api/v1/uploads`: stages an archive (field `file`) for a later tool call
-/// (`project_check`, `app_deploy`), which consumes it. Unused uploads are removed when
-/// the server restarts.
-pub async fn stage(State(d): State<Dispatcher>, headers: HeaderMap, multipart: Multipart) -> Response {
-    if let Err(e) = d.authenticate(&credentials(&headers)) {
-        return error_response(&e);
-    }
-    match read_form(multipart, &d.services().deployer.uploads_dir()).await {
+#[derive(serde::Deserialize)]
+pub struct StageQuery {
+    /// The tool that will consume the upload: `app_deploy` (default) or `project_check`.
+    #[serde(rename = "for")]
+    for_tool: Option<String>,
+    /// The app it will be deployed to, so access is checked before the transfer.
+    app: Option<String>,
+}
+
+/// `POST /api/v1/uploads?for=app_deploy|project_check[&app=APP]`: stages an archive
+/// (field `file`) for a later call of that tool by the same user, who must be allowed to
+/// call it. Unused uploads expire after an hour.
+pub async fn stage(
+    State(d): State<Dispatcher>,
+    Query(q): Query<StageQuery>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let tool = q.for_tool.as_deref().unwrap_or("app_deploy");
+    let args = match &q.app {
+        Some(app) => json!({ "app": app }),
+        None => json!({}),
+    };
+    let admitted = match d
+        .admit_upload(&credentials(&headers), adapter(&headers), tool, args)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return error_response(&e),
+    };
+    match read_form(&d, multipart, admitted).await {
         Ok(Form { upload: Some(id), .. }) => (StatusCode::CREATED, axum::Json(json!({ "upload": id }))).into_response(),
-        Ok(_) => error_response(&ToolError::invalid(
+        Ok(Form { .. }) => error_response(&ToolError::invalid(
             "the multipart field `file` (the archive) is missing",
         )),
         Err(e) => error_response(&e),
@@ -59,26 +83,30 @@ pub async fn upload_existing(
 
 async fn handle(d: Dispatcher, headers: HeaderMap, multipart: Multipart, app: Option<String>) -> Response {
     let creds = credentials(&headers);
-    // Authenticate before accepting a single byte of a large body.
-    if let Err(e) = d.authenticate(&creds) {
-        return error_response(&e);
-    }
-    let uploads = d.services().deployer.uploads_dir();
-    let form = match read_form(multipart, &uploads).await {
+    // Admitted as an upload for app_deploy (on that app, when it exists) before a single
+    // byte of a large body is accepted.
+    let args = match &app {
+        Some(app) => json!({ "app": app }),
+        None => json!({}),
+    };
+    let admitted = match d.admit_upload(&creds, adapter(&headers), "app_deploy", args).await {
+        Ok(a) => a,
+        Err(e) => return error_response(&e),
+    };
+    let form = match read_form(&d, multipart, admitted).await {
         Ok(f) => f,
         Err(e) => return error_response(&e),
     };
-    let staged = form.upload.as_ref().map(|u| uploads.join(u.as_str()));
+    let staged = form.upload.clone();
     let result = deploy(&d, &creds, adapter(&headers), form, app).await;
-    if let Some(path) = staged {
-        let _ = tokio::fs::remove_file(path).await;
+    if let Some(id) = staged {
+        d.discard_upload(&id);
     }
     match result {
         Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
         Err(e) => error_response(&e),
     }
 }
-
 async fn deploy(
     d: &Dispatcher,
     creds: &Credentials,
@@ -170,55 +198,48 @@ async fn ensure_default_project(d: &Dispatcher, creds: &Credentials, via: Adapte
     }
 }
 
-/// Reads the form, streaming `file` to a staging file, which is removed on any error.
-async fn read_form(multipart: Multipart, uploads: &std::path::Path) -> Result<Form, ToolError> {
+/// Reads the form, streaming `file` into the admitted upload, which is discarded on any
+/// error or when the form has no file.
+async fn read_form(d: &Dispatcher, multipart: Multipart, admitted: AdmittedUpload) -> Result<Form, ToolError> {
     let mut form = Form {
         upload: None,
         name: None,
         port: None,
         project: None,
     };
-    match read_fields(multipart, uploads, &mut form).await {
-        Ok(()) => Ok(form),
-        Err(e) => {
-            if let Some(id) = &form.upload {
-                let _ = tokio::fs::remove_file(uploads.join(id.as_str())).await;
-            }
-            Err(e)
-        }
+    let id = admitted.id.clone();
+    let read = read_fields(multipart, &admitted, &mut form).await;
+    if read.is_err() || form.upload.is_none() {
+        d.discard_upload(&id);
     }
+    read.map(|()| form)
 }
 
-async fn read_fields(mut multipart: Multipart, uploads: &std::path::Path, form: &mut Form) -> Result<(), ToolError> {
+async fn read_fields(mut multipart: Multipart, admitted: &AdmittedUpload, form: &mut Form) -> Result<(), ToolError> {
     let bad = |e: axum::extract::multipart::MultipartError| ToolError::invalid(format!("bad multipart body: {e}"));
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" if form.upload.is_none() => {
-                tokio::fs::create_dir_all(uploads).await.map_err(ToolError::internal)?;
-                let id = UploadId::generate();
-                let path = uploads.join(id.as_str());
-                let mut out = tokio::fs::File::create(&path).await.map_err(ToolError::internal)?;
+                let mut out = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&admitted.path)
+                    .await
+                    .map_err(ToolError::internal)?;
                 let mut size: u64 = 0;
-                let copied: Result<(), ToolError> = async {
-                    while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                        size += chunk.len() as u64;
-                        if size > MAX_UPLOAD {
-                            return Err(ToolError::invalid(format!(
-                                "the archive is larger than {} MB",
-                                MAX_UPLOAD / 1024 / 1024
-                            )));
-                        }
-                        out.write_all(&chunk).await.map_err(ToolError::internal)?;
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    size += chunk.len() as u64;
+                    if size > MAX_UPLOAD {
+                        return Err(ToolError::invalid(format!(
+                            "the archive is larger than {} MB",
+                            MAX_UPLOAD / 1024 / 1024
+                        )));
                     }
-                    out.flush().await.map_err(ToolError::internal)
+                    out.write_all(&chunk).await.map_err(ToolError::internal)?;
                 }
-                .await;
-                if let Err(e) = copied {
-                    let _ = tokio::fs::remove_file(&path).await;
-                    return Err(e);
-                }
-                form.upload = Some(id);
+                out.flush().await.map_err(ToolError::internal)?;
+                form.upload = Some(admitted.id.clone());
             }
             "name" | "port" | "project" => {
                 let text = field.text().await.map_err(bad)?;

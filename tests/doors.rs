@@ -458,3 +458,190 @@ async fn stalled_bodies_fail_and_connections_are_limited() {
     assert_eq!(r.text().await.unwrap(), "3");
     stop.cancel();
 }
+
+/// `domain_verify` makes requests from the server: only for names attached to the
+/// caller's apps, never to internal addresses (unit-tested in the tool), a few a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_verify_is_not_a_probe() {
+    let server = Server::start_with(&["--no-acme"]);
+    let owner = setup_owner(&server, "owner@example.com").await;
+    for p in ["a", "b"] {
+        assert_eq!(
+            owner.call(&server, "project_create", json!({"name": p}), true).await.0,
+            200
+        );
+    }
+    let (status, body) = owner
+        .call(&server, "app_create", json!({"name": "web", "project": "a"}), true)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = owner
+        .call(
+            &server,
+            "domain_add",
+            json!({"app": "web", "domain": "web.unresolvable.test"}),
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let other = invite_and_join(&server, &owner, "b@example.com", "developer", &["b"]).await;
+    for (who, domain, expect) in [
+        (&owner, "metadata.internal.test", 404),
+        (&other, "web.unresolvable.test", 404),
+        (&owner, "web.unresolvable.test", 200),
+    ] {
+        let (status, body) = who
+            .call(&server, "domain_verify", json!({"domain": domain}), false)
+            .await;
+        assert_eq!(status, expect, "{domain}: {body}");
+        if status == 200 {
+            assert!(body["detail"].as_str().unwrap().contains("does not resolve"), "{body}");
+        }
+    }
+    let mut last = 0;
+    for _ in 0..10 {
+        last = owner
+            .call(
+                &server,
+                "domain_verify",
+                json!({"domain": "web.unresolvable.test"}),
+                false,
+            )
+            .await
+            .0;
+    }
+    assert_eq!(last, 429, "ten checks a minute per user");
+}
+
+/// Finding 10: second-factor codes stay out of the audit log, and every file sh0 keeps in
+/// its data directory is its owner's alone (the database and its WAL included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_not_audited_and_the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    let owner = setup_owner(&server, "owner@example.com").await;
+    let (status, enrol) = owner.call(&server, "totp_enroll", json!({}), true).await;
+    assert_eq!(status, 200, "{enrol}");
+    let secret = totp_rs::Secret::try_from_base32(enrol["secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = sh0::auth::totp::code_at(secret.as_bytes(), now).unwrap();
+    let (status, body) = owner.call(&server, "totp_confirm", json!({"code": code}), true).await;
+    assert_eq!(status, 200, "{body}");
+    let backup = body["backup_codes"][0].as_str().unwrap().to_owned();
+    let (status, body) = owner.call(&server, "totp_disable", json!({"code": backup}), true).await;
+    assert_eq!(status, 200, "{body}");
+    for tool in ["totp_confirm", "totp_disable"] {
+        let records = audit_of(&server, tool).await;
+        assert!(!records.is_empty());
+        for r in records {
+            assert_eq!(r["args"]["code"], "[redacted]", "{r}");
+        }
+    }
+    let (status, _) = stage(&server, "?for=project_check", Auth::Key(&server.token)).await;
+    assert_eq!(status, 201);
+    let mut seen = 0;
+    let mut stack = vec![server.data_dir()];
+    while let Some(dir) = stack.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", dir.display(), mode & 0o777);
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+                continue;
+            }
+            seen += 1;
+            let mode = meta.permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {:o}", e.path().display(), mode & 0o777);
+        }
+    }
+    assert!(
+        seen >= 5,
+        "the database, its WAL and SHM, the master key and the staged upload"
+    );
+    assert!(server.data_dir().join("sh0.db-wal").exists());
+}
+
+/// Finding 11: names that are global (app names are host names; domains, projects and
+/// emails are server-wide) answer a conflict the same way whether or not the caller can
+/// see the holder; finding 12: an app has at most 20 domains.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_names_reveal_nothing_more_and_domains_are_limited() {
+    let server = Server::start_with(&["--no-acme"]);
+    let owner = setup_owner(&server, "owner@example.com").await;
+    for p in ["a", "b"] {
+        assert_eq!(
+            owner.call(&server, "project_create", json!({"name": p}), true).await.0,
+            200
+        );
+    }
+    for (app, p) in [("hidden", "a"), ("mine", "b")] {
+        let (status, body) = owner
+            .call(&server, "app_create", json!({"name": app, "project": p}), true)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let dev = invite_and_join(&server, &owner, "dev@example.com", "developer", &["b"]).await;
+    let (s1, hidden) = dev
+        .call(&server, "app_create", json!({"name": "hidden", "project": "b"}), true)
+        .await;
+    let (s2, mine) = dev
+        .call(&server, "app_create", json!({"name": "mine", "project": "b"}), true)
+        .await;
+    assert_eq!((s1, s2), (409, 409));
+    assert_eq!(
+        hidden["error"]["message"].as_str().unwrap().replace("hidden", "X"),
+        mine["error"]["message"].as_str().unwrap().replace("mine", "X"),
+        "the same answer for an app you cannot see as for one you can"
+    );
+    let (s1, hidden) = dev.call(&server, "project_create", json!({"name": "a"}), true).await;
+    let (s2, mine) = dev.call(&server, "project_create", json!({"name": "b"}), true).await;
+    assert_eq!((s1, s2), (409, 409));
+    assert_eq!(
+        hidden["error"]["message"].as_str().unwrap().replace("`a`", "X"),
+        mine["error"]["message"].as_str().unwrap().replace("`b`", "X")
+    );
+    // Everything that is not a global name answers like a missing resource.
+    let (status, body) = dev.call(&server, "app_get", json!({"app": "hidden"}), false).await;
+    let (status2, body2) = dev.call(&server, "app_get", json!({"app": "absent"}), false).await;
+    assert_eq!((status, status2), (404, 404));
+    assert_eq!(
+        body["error"]["message"].as_str().unwrap().replace("hidden", "X"),
+        body2["error"]["message"].as_str().unwrap().replace("absent", "X")
+    );
+
+    for i in 0..20 {
+        let (status, body) = dev
+            .call(
+                &server,
+                "domain_add",
+                json!({"app": "mine", "domain": format!("d{i}.example.test")}),
+                true,
+            )
+            .await;
+        assert_eq!(status, 200, "{i}: {body}");
+    }
+    let (status, body) = dev
+        .call(
+            &server,
+            "domain_add",
+            json!({"app": "mine", "domain": "d20.example.test"}),
+            true,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("at most 20"),
+        "{body}"
+    );
+    let (_, list) = dev.call(&server, "domain_list", json!({"app": "mine"}), false).await;
+    assert_eq!(
+        list["domains"].as_array().unwrap().len(),
+        20,
+        "nothing stored by the refusal"
+    );
+}

@@ -402,13 +402,9 @@ async fn domain_tools_refuse_bad_input_and_change_nothing() {
     let resp = plain_get(&server, "one.example.test", "/").await;
     assert_eq!(resp.status(), 404);
 
+    // domain_verify checks only names attached to the caller's apps (tests/doors.rs has more).
     let (status, verify) = server.call("domain_verify", json!({"domain": "nothing.invalid"})).await;
-    assert_eq!(status, 200, "{verify}");
-    assert_eq!(verify["reaches_this_server"], false);
-    assert!(
-        verify["detail"].as_str().unwrap().contains("does not resolve"),
-        "{verify}"
-    );
+    assert_eq!(status, 404, "{verify}");
 
     // Deleting an app takes its domains with it.
     let (status, _) = server

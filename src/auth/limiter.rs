@@ -86,6 +86,8 @@ pub struct Limiters {
     pub login_account: AttemptLimiter,
     pub login_address: AttemptLimiter,
     pub second_factor: AttemptLimiter,
+    /// Requests `domain_verify` makes from the server, per user.
+    pub domain_verify: AttemptLimiter,
 }
 
 impl Default for Limiters {
@@ -105,6 +107,11 @@ impl Default for Limiters {
             second_factor: AttemptLimiter::new(LimitPolicy {
                 max_failures: 5,
                 window: fifteen_minutes,
+            }),
+            // Each check is counted as an attempt: ten a minute.
+            domain_verify: AttemptLimiter::new(LimitPolicy {
+                max_failures: 10,
+                window: Duration::from_secs(60),
             }),
         }
     }

@@ -32,6 +32,7 @@ pub fn prepare(staged: &Path, work: &Path, images: &BaseImages) -> Result<Prepar
 }
 
 fn prepare_in(staged: &Path, work: &Path, src: &Path, images: &BaseImages) -> Result<Prepared, DeployError> {
+    super::private_dir(work).map_err(|e| DeployError::Io(e.to_string()))?;
     archive::extract(staged, src)?;
     let tar = work.join("context.tar");
     let generated = build_context(src, &tar, images)?;

@@ -93,7 +93,7 @@ impl Deployer {
         let context = match source {
             Source::Context(tar) => {
                 let kept = self.archives_dir().join(format!("{}.tar", dep.id));
-                let moved = std::fs::create_dir_all(self.archives_dir()).and_then(|_| std::fs::rename(&tar, &kept));
+                let moved = super::private_dir(&self.archives_dir()).and_then(|_| std::fs::rename(&tar, &kept));
                 remove_work(&tar);
                 if let Err(e) = moved {
                     store.deployment_set_status(
@@ -141,7 +141,7 @@ impl Deployer {
         let work = self
             .builds_dir()
             .join(format!("redeploy-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&work).map_err(|e| DeployError::Io(e.to_string()))?;
+        super::private_dir(&work).map_err(|e| DeployError::Io(e.to_string()))?;
         let tar = work.join("context.tar");
         std::fs::hard_link(&archive, &tar)
             .or_else(|_| std::fs::copy(&archive, &tar).map(|_| ()))

@@ -49,6 +49,13 @@ pub enum DeployError {
     Io(String),
 }
 
+/// Creates `dir` (and missing parents) readable by sh0's user only: the staging, build and
+/// archive folders hold users' source code.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
 pub struct DeploySettings {

@@ -17,6 +17,16 @@ impl Deployer {
         // Leftover work areas of interrupted uploads and builds.
         let _ = std::fs::remove_dir_all(self.builds_dir());
         let _ = std::fs::remove_dir_all(self.uploads().dir());
+        for dir in [
+            self.builds_dir(),
+            self.uploads().dir().to_path_buf(),
+            self.archives_dir(),
+        ] {
+            use std::os::unix::fs::PermissionsExt;
+            super::private_dir(&dir)
+                .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+                .map_err(|e| DeployError::Io(format!("{}: {e}", dir.display())))?;
+        }
         let store = &self.inner.store;
         for row in store.deployments_active_all()? {
             let id = &row.deployment.id;

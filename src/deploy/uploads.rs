@@ -58,7 +58,7 @@ impl Uploads {
         if staged.values().filter(|s| s.owner == owner).count() >= MAX_PENDING_PER_OWNER {
             return Err(UploadError::Quota);
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| UploadError::Io(e.to_string()))?;
+        super::private_dir(&self.dir).map_err(|e| UploadError::Io(e.to_string()))?;
         let id = UploadId::generate();
         let path = self.dir.join(id.as_str());
         {

@@ -276,6 +276,10 @@ impl Edge {
         self.sync_routes()?;
         self.reload_certs()?;
         let now = OffsetDateTime::now_utc();
+        if let Some(until) = self.account_paused(now)? {
+            tracing::debug!(until = %rfc3339(until), "ACME orders paused: the CA rate-limited this account");
+            return Ok(());
+        }
         let certs = self.inner.store.cert_list()?;
         let statuses = self.acme_statuses()?;
         for host in self.wanted()? {
@@ -296,6 +300,12 @@ impl Edge {
     pub async fn issue(&self, host: &DomainName) -> Result<CertRow, EdgeError> {
         let settings = self.inner.acme.as_ref().ok_or(EdgeError::AcmeDisabled)?;
         let _one = self.inner.ordering.lock().await;
+        if let Some(until) = self.account_paused(OffsetDateTime::now_utc())? {
+            return Err(EdgeError::Acme(AcmeError::RateLimited(format!(
+                "the certificate authority rate-limited this server's ACME account; orders resume at {}",
+                rfc3339(until)
+            ))));
+        }
         let store = &self.inner.store;
         store.acme_mark_issuing(host.as_str())?;
         tracing::info!(%host, directory = %settings.directory, "ordering a certificate");
@@ -319,13 +329,36 @@ impl Edge {
                 Ok(row)
             }
             Err(e) => {
-                let attempts = self.acme_statuses()?.get(host.as_str()).map_or(0, |s| s.attempts) + 1;
-                let next = OffsetDateTime::now_utc() + backoff(attempts, &e);
-                store.acme_record_failure(host.as_str(), &e.to_string(), &rfc3339(next))?;
-                tracing::warn!(%host, error = %e, retry_at = %rfc3339(next), "certificate order failed");
+                self.note_failure(host, &e)?;
                 Err(e)
             }
         }
+    }
+
+    /// Records a failed order: the name backs off, and a rate-limit answer pauses every
+    /// order of the account (the CA's limits are per account, and one bogus name after
+    /// another would otherwise keep hitting them).
+    fn note_failure(&self, host: &DomainName, e: &EdgeError) -> Result<(), EdgeError> {
+        let store = &self.inner.store;
+        let attempts = self.acme_statuses()?.get(host.as_str()).map_or(0, |s| s.attempts) + 1;
+        let now = OffsetDateTime::now_utc();
+        let next = now + backoff(attempts, e);
+        store.acme_record_failure(host.as_str(), &e.to_string(), &rfc3339(next))?;
+        tracing::warn!(%host, error = %e, retry_at = %rfc3339(next), "certificate order failed");
+        if matches!(e, EdgeError::Acme(AcmeError::RateLimited(_))) {
+            store.setting_put(ACCOUNT_PAUSE_SETTING, &rfc3339(now + ACCOUNT_PAUSE))?;
+        }
+        Ok(())
+    }
+
+    /// When orders resume, if the CA's rate limit paused them.
+    fn account_paused(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, EdgeError> {
+        Ok(self
+            .inner
+            .store
+            .setting_get(ACCOUNT_PAUSE_SETTING)?
+            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
+            .filter(|until| *until > now))
     }
 
     async fn client(&self, settings: &AcmeSettings) -> Result<Arc<AcmeClient>, EdgeError> {
@@ -338,6 +371,11 @@ impl Edge {
         Ok(client)
     }
 }
+
+/// The setting that holds when ACME orders resume after a rate-limit answer.
+const ACCOUNT_PAUSE_SETTING: &str = "acme_paused_until";
+/// How long every order of the account waits after the CA said it is rate limited.
+const ACCOUNT_PAUSE: Duration = Duration::from_secs(3600);
 
 /// Whether `host` needs an order now: no usable certificate covers it, or its ACME
 /// certificate is within `renew_before` of its expiry — and it is not backing off after a
@@ -450,5 +488,33 @@ mod tests {
         assert_eq!(backoff(30, &other), Duration::from_secs(6 * 3600));
         let limited = EdgeError::Acme(AcmeError::RateLimited("slow down".into()));
         assert_eq!(backoff(1, &limited), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_rate_limit_pauses_every_order_of_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let key = MasterKey::load_or_create(dir.path(), None).unwrap();
+        let edge = Edge::new(
+            store,
+            key,
+            Arc::new(RoutingTable::new("localhost")),
+            ProxyState::default(),
+            None,
+            None,
+        );
+        let now = OffsetDateTime::now_utc();
+        let a = DomainName::parse("a.example.test").unwrap();
+        edge.note_failure(&a, &EdgeError::AcmeDisabled).unwrap();
+        assert_eq!(
+            edge.account_paused(now).unwrap(),
+            None,
+            "an ordinary failure backs off one name"
+        );
+        let limited = EdgeError::Acme(AcmeError::RateLimited("too many certificates".into()));
+        edge.note_failure(&a, &limited).unwrap();
+        let until = edge.account_paused(now).unwrap().expect("paused");
+        assert!(until > now + Duration::from_secs(3500), "{until}");
+        assert_eq!(edge.account_paused(until).unwrap(), None, "until the hour is over");
     }
 }

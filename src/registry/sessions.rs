@@ -361,7 +361,9 @@ impl Dispatcher {
             .store
             .invite_accept(&invite, name.trim(), &hash)
             .map_err(|e| match e {
-                crate::store::StoreError::Sqlite(_) | crate::store::StoreError::Corrupt(_) => ToolError::from(e),
+                crate::store::StoreError::Sqlite(_)
+                | crate::store::StoreError::Corrupt(_)
+                | crate::store::StoreError::File(_) => ToolError::from(e),
                 _ => unusable(),
             })?;
         let user = services

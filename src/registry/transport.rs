@@ -23,9 +23,9 @@ pub struct AdmittedUpload {
 }
 
 impl Principal {
-    /// Who an upload belongs to: the user (through any of their keys or sessions), or the
+    /// Who the caller is as an account (uploads and per-user limits are counted by it): the user (through any of their keys or sessions), or the
     /// credential itself for the bootstrap key, which belongs to nobody.
-    pub fn uploader(&self) -> String {
+    pub fn account_key(&self) -> String {
         match (&self.user, &self.id) {
             (Some(u), _) => format!("user:{u}"),
             (None, id @ PrincipalId::Key(_)) => id.to_string(),
@@ -71,7 +71,7 @@ impl Dispatcher {
                 .services()
                 .deployer
                 .uploads()
-                .reserve(&principal.uploader(), consumer)
+                .reserve(&principal.account_key(), consumer)
                 .map_err(|e| match e {
                     crate::deploy::UploadError::Quota => {
                         ToolError::quota(e.to_string(), std::time::Duration::from_secs(60))

@@ -9,9 +9,11 @@
 //!   can neither call the API, nor log someone in or out, nor open a WebSocket.
 //! - **Sec-Fetch-Site**: a change (any method but GET/HEAD/OPTIONS) marked `cross-site` or
 //!   `same-site` by the browser is refused, for browsers that send no `Origin`.
-//! - **Client address**: the socket peer, or — only when sh0's own proxy forwarded the
-//!   request (it proves it with a per-process secret it strips from every inbound request)
-//!   — the address the proxy saw. Rate limits and the session list use it.
+//! - **Client address and scheme**: the socket peer, or — only when sh0's own proxy
+//!   forwarded the request (it proves it with a per-process secret it strips from every
+//!   inbound request) — the address the proxy saw. Rate limits and the session list use
+//!   it. `X-Forwarded-*` headers from anyone else are removed, so a client cannot claim
+//!   HTTPS to change how session cookies are named.
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -48,10 +50,13 @@ impl Guard {
         bare.parse::<IpAddr>().is_ok() || self.hosts.iter().any(|h| *h == name || *h == bare)
     }
 
-    fn client_addr(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    fn from_proxy(&self, headers: &HeaderMap) -> bool {
         let presented = headers.get(PROXY_SECRET_HEADER).map(|v| v.as_bytes());
-        let from_proxy = presented.is_some_and(|p| bool::from(p.ct_eq(self.proxy_secret.as_bytes())));
-        if !from_proxy {
+        presented.is_some_and(|p| bool::from(p.ct_eq(self.proxy_secret.as_bytes())))
+    }
+
+    fn client_addr(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        if !self.from_proxy(headers) {
             return peer;
         }
         headers
@@ -120,6 +125,18 @@ pub async fn check(State(guard): State<Guard>, mut req: Request, next: Next) -> 
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let addr = guard.client_addr(req.headers(), peer);
+    if !guard.from_proxy(req.headers()) {
+        // What only sh0's proxy may say (the scheme decides the cookies' names and `Secure`).
+        for h in [
+            "x-forwarded-proto",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            CLIENT_ADDR_HEADER,
+        ] {
+            req.headers_mut().remove(h);
+        }
+    }
+    req.headers_mut().remove(PROXY_SECRET_HEADER);
     req.extensions_mut().insert(ClientAddr(addr));
     next.run(req).await
 }

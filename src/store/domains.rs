@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Store, StoreResult, parse_col, unique_conflict};
+use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
 use crate::domain::{AppId, DomainId, DomainName, now_rfc3339};
 
 /// A domain attached to an app.
@@ -33,14 +33,24 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<DomainRow>> {
 }
 
 impl Store {
-    /// Adds names to an app in one transaction: all of them, or none when one is taken.
+    /// Adds names to an app in one transaction: all of them, or none when one is taken or
+    /// the app would have more than `limit` names.
     pub fn domains_insert(
         &self,
         app: &AppId,
         names: &[(DomainName, Option<DomainName>)],
+        limit: usize,
     ) -> StoreResult<Vec<DomainRow>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let have: i64 = tx.query_row("SELECT COUNT(*) FROM domains WHERE app_id = ?1", [app.as_str()], |r| {
+            r.get(0)
+        })?;
+        if usize::try_from(have).unwrap_or(usize::MAX).saturating_add(names.len()) > limit {
+            return Err(StoreError::Conflict(format!(
+                "an app has at most {limit} domains (this one has {have}): remove one first"
+            )));
+        }
         let mut rows = Vec::with_capacity(names.len());
         for (hostname, redirect_to) in names {
             let row = DomainRow {

@@ -42,6 +42,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error("database file {0}")]
+    File(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -51,8 +53,29 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (or creates) the database file, readable by its owner only. SQLite gives the
+    /// `-wal` and `-shm` files it creates later the database file's mode; files left by an
+    /// older version with a wider mode are narrowed too. Applies pending migrations.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::File(format!("{}: {e}", path.display())))?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = std::path::PathBuf::from(p);
+            if p.exists() {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| StoreError::File(format!("{}: {e}", p.display())))?;
+            }
+        }
         Self::init(Connection::open(path)?)
     }
 

@@ -65,7 +65,8 @@ pub struct TotpEnrolment {
 #[serde(deny_unknown_fields)]
 pub struct TotpCodeInput {
     /// A 6-digit code from the authenticator app (totp_disable also takes a backup code).
-    #[schemars(length(min = 6, max = 20), regex(pattern = r"^[0-9A-Za-z -]+$"))]
+    /// Write-only: never stored in the audit log.
+    #[schemars(length(min = 6, max = 20), regex(pattern = r"^[0-9A-Za-z -]+$"), extend("writeOnly" = true))]
     pub code: String,
 }
 

@@ -43,7 +43,7 @@ impl Tool for ProjectCheck {
     async fn call(&self, ctx: &ToolContext, input: ProjectCheckInput) -> Result<Report, ToolError> {
         Ok(ctx
             .deployer()
-            .check_upload(&input.upload, &ctx.principal.uploader())
+            .check_upload(&input.upload, &ctx.principal.account_key())
             .await?)
     }
 }

@@ -160,7 +160,7 @@ impl Tool for AppDeploy {
         ctx.store().deployment_ensure_idle(&app.id)?;
         let deployer = ctx.deployer();
         let dep = if let Some(upload) = &input.upload {
-            let prepared = deployer.prepare_upload(upload, &ctx.principal.uploader()).await?;
+            let prepared = deployer.prepare_upload(upload, &ctx.principal.account_key()).await?;
             if let Some(d) = &prepared.generated
                 && app.port.is_none()
             {

@@ -6,17 +6,19 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use crate::domain::{AcmeState, CertSource, DomainName, ResourceRef};
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::DomainRow;
 
+/// Names one app may have (a www partner counts): enough for any real site, few enough
+/// that bogus names cannot spend the ACME account's rate limits.
+pub const MAX_DOMAINS_PER_APP: usize = 20;
+
 pub struct DomainAdd;
 pub struct DomainList;
 pub struct DomainRemove;
-pub struct DomainVerify;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,13 +47,6 @@ pub struct DomainRemoveInput {
     /// App id or name.
     pub app: ResourceRef,
     /// The domain to detach; names that redirect to it are detached with it.
-    pub domain: DomainName,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DomainVerifyInput {
-    /// The domain to check.
     pub domain: DomainName,
 }
 
@@ -100,17 +95,6 @@ pub struct DomainsOutput {
 pub struct DomainRemoveOutput {
     /// The names detached.
     pub removed: Vec<String>,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct DomainVerifyOutput {
-    pub domain: String,
-    /// The addresses the name resolves to from this server.
-    pub addresses: Vec<String>,
-    /// Whether a request for the name reached this server's proxy.
-    pub reaches_this_server: bool,
-    /// What was found, and what to do when the name does not reach this server.
-    pub detail: String,
 }
 
 /// Describes domain rows with their serving certificate and ACME state.
@@ -174,7 +158,7 @@ impl Tool for DomainAdd {
             description: "Serve an app at a custom domain. Point the domain's DNS (A/AAAA) at this server first; \
                           sh0 then obtains an HTTPS certificate automatically in the background (see domain_list \
                           for its state). With www_redirect the www/apex partner of the name is attached too and \
-                          redirects to it. Returns the domains attached.",
+                          redirects to it. An app has at most 20 domains. Returns the domains attached.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
             target: Target::app("app"),
@@ -212,7 +196,7 @@ impl Tool for DomainAdd {
                 )));
             }
         }
-        let rows = ctx.store().domains_insert(&app.id, &names)?;
+        let rows = ctx.store().domains_insert(&app.id, &names, MAX_DOMAINS_PER_APP)?;
         ctx.edge().domains_changed();
         Ok(DomainsOutput {
             domains: views(ctx, rows)?,
@@ -298,93 +282,6 @@ impl Tool for DomainRemove {
         ctx.edge().domains_changed();
         Ok(DomainRemoveOutput {
             removed: removed.into_iter().map(String::from).collect(),
-        })
-    }
-}
-
-#[async_trait]
-impl Tool for DomainVerify {
-    type Input = DomainVerifyInput;
-    type Output = DomainVerifyOutput;
-
-    fn meta(&self) -> ToolMeta {
-        ToolMeta {
-            name: "domain_verify",
-            title: "Check a domain's DNS",
-            description: "Check whether a domain resolves and whether a request for it reaches this server's proxy \
-                          (what a certificate authority needs before it issues a certificate). Use it when a \
-                          domain's certificate stays pending or failed.",
-            safety: Safety::Read,
-            permission: Permission::AppsRead,
-            target: Target::Server,
-            http: Some(HttpRoute::new(Get, "/api/v1/domains/{domain}/verify")),
-            cli: &["domain", "verify"],
-            idempotent: true,
-        }
-    }
-
-    async fn call(&self, ctx: &ToolContext, input: DomainVerifyInput) -> Result<DomainVerifyOutput, ToolError> {
-        let domain = input.domain.to_string();
-        let port = ctx.services.settings.http_port;
-        let resolved = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::lookup_host((domain.clone(), if port == 0 { 80 } else { port })),
-        )
-        .await;
-        let mut addresses: Vec<std::net::SocketAddr> = match resolved {
-            Ok(Ok(found)) => found.collect(),
-            _ => Vec::new(),
-        };
-        addresses.dedup_by_key(|a| a.ip());
-        let shown: Vec<String> = addresses.iter().map(|a| a.ip().to_string()).collect();
-        let answer = |reaches: bool, detail: String| DomainVerifyOutput {
-            domain: domain.clone(),
-            addresses: shown.clone(),
-            reaches_this_server: reaches,
-            detail,
-        };
-        if addresses.is_empty() {
-            return Ok(answer(
-                false,
-                format!("{domain} does not resolve: add an A (or AAAA) record pointing at this server"),
-            ));
-        }
-        if port == 0 {
-            return Ok(answer(false, "the proxy's HTTP port is disabled on this server".into()));
-        }
-        // A one-off token served like an ACME challenge: only this server can answer it.
-        let token = format!("sh0-verify-{}", uuid::Uuid::now_v7().simple());
-        let expected = uuid::Uuid::new_v4().simple().to_string();
-        let challenges = &ctx.edge().state().challenges;
-        challenges.insert(&token, &expected);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(ToolError::internal)?;
-        let mut reached = Vec::new();
-        for addr in addresses.iter().take(4) {
-            let url = format!("http://{addr}/.well-known/acme-challenge/{token}");
-            let got = client.get(&url).header("host", &domain).send().await;
-            if let Ok(resp) = got
-                && resp.text().await.is_ok_and(|body| body == expected)
-            {
-                reached.push(addr.ip().to_string());
-            }
-        }
-        challenges.remove(&token);
-        Ok(if reached.is_empty() {
-            answer(
-                false,
-                format!(
-                    "{domain} resolves to {}, but a request there on port {port} did not reach this server: \
-                     point the record at this server, or open port {port} to it",
-                    shown.join(", ")
-                ),
-            )
-        } else {
-            answer(true, format!("{domain} reaches this server at {}", reached.join(", ")))
         })
     }
 }

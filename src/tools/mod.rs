@@ -7,6 +7,7 @@ mod audit;
 mod certs;
 mod checks;
 mod deployments;
+mod domain_verify;
 mod domains;
 mod env;
 mod keys;
@@ -63,7 +64,7 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(domains::DomainAdd),
         erase(domains::DomainList),
         erase(domains::DomainRemove),
-        erase(domains::DomainVerify),
+        erase(domain_verify::DomainVerify),
         erase(certs::CertList),
         erase(certs::CertUpload),
         erase(certs::CertDelete),

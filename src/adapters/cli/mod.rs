@@ -113,7 +113,7 @@ fn report(e: &ToolError, json: bool) -> i32 {
     if json {
         println!("{}", serde_json::json!({ "error": e }));
     } else {
-        eprintln!("error: {}", e.message);
+        eprintln!("error: {}", crate::adapters::cli::output::printable(&e.message));
         if let (ErrorKind::ConfirmationRequired, Some(t)) = (e.kind, &e.confirm) {
             eprintln!("hint: re-run with --confirm {t}");
         }

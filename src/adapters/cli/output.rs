@@ -4,13 +4,24 @@
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde_json::{Map, Value};
 
+/// Text from apps (logs, build output) made safe for an operator's terminal: escape
+/// sequences (colours, but also cursor moves, title changes, hyperlinks, clipboard writes)
+/// and other control characters are removed, tabs and line ends kept. `--json` output is
+/// escaped by JSON itself.
+pub fn printable(text: &str) -> String {
+    strip_ansi_escapes::strip_str(text)
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\t' || *c == '\n')
+        .collect()
+}
+
 pub fn print(v: &Value, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
         return;
     }
     let Some(obj) = v.as_object() else {
-        println!("{v}");
+        println!("{}", printable(&v.to_string()));
         return;
     };
     let lists: Vec<(&String, &Vec<Value>)> = obj
@@ -34,6 +45,7 @@ fn cell(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    let s = printable(&s);
     if s.chars().count() > 60 {
         format!("{}…", s.chars().take(59).collect::<String>())
     } else {
@@ -59,4 +71,16 @@ fn kv_table(obj: &Map<String, Value>) -> Table {
         t.add_row(vec![k.clone(), cell(v)]);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn escape_sequences_and_controls_do_not_reach_the_terminal() {
+        let hostile =
+            "ok \u{1b}[2J\u{1b}]0;owned\u{7}\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}red\u{1b}[31m!\r\u{8}\u{9b}31m\tend";
+        assert_eq!(printable(hostile), "ok red!31m\tend");
+    }
 }

@@ -1,7 +1,8 @@
 //! The account endpoints a browser needs before it has a session: setup, login, refresh,
 //! logout, accepting an invitation, and `me`. They set the session cookies: the access
-//! token and the refresh token `HttpOnly`, all three `SameSite=Strict`, and `Secure`
-//! whenever the request came over HTTPS (directly or through sh0's proxy).
+//! token and the refresh token `HttpOnly`, all three `SameSite=Strict`, and over HTTPS
+//! (through sh0's proxy) `Secure` with the `__Host-` prefix. Cross-site requests never
+//! reach them: the listener's guard refuses a foreign `Origin` or `Sec-Fetch-Site`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,11 +17,45 @@ use serde_json::json;
 use super::{credentials, error_response};
 use crate::registry::{ACCESS_TTL, ClientAddr, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError};
 
-pub const ACCESS_COOKIE: &str = "sh0_access";
-pub const REFRESH_COOKIE: &str = "sh0_refresh";
-pub const CSRF_COOKIE: &str = "sh0_csrf";
-/// The refresh token is only ever sent to the account endpoints.
-const REFRESH_PATH: &str = "/api/v1/auth";
+/// The session cookies. Over HTTPS they carry the `__Host-` prefix, which browsers accept
+/// only when set `Secure`, with `Path=/` and no `Domain` by this very host: an app at a
+/// sibling subdomain can then neither plant nor overwrite them (cookie tossing). Over plain
+/// HTTP (a local server) the prefix cannot be used, and the names are bare.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieNames {
+    pub access: &'static str,
+    pub refresh: &'static str,
+    pub csrf: &'static str,
+    /// Where the refresh token is sent: only the account endpoints, where the prefix allows.
+    pub refresh_path: &'static str,
+    pub secure: bool,
+}
+
+const HTTPS_COOKIES: CookieNames = CookieNames {
+    access: "__Host-sh0_access",
+    refresh: "__Host-sh0_refresh",
+    csrf: "__Host-sh0_csrf",
+    refresh_path: "/",
+    secure: true,
+};
+
+const HTTP_COOKIES: CookieNames = CookieNames {
+    access: "sh0_access",
+    refresh: "sh0_refresh",
+    csrf: "sh0_csrf",
+    refresh_path: "/api/v1/auth",
+    secure: false,
+};
+
+/// The cookie names for this request: `X-Forwarded-Proto` reaches here only from sh0's own
+/// proxy (the listener's guard removes it from any other request).
+pub fn cookie_names(headers: &HeaderMap) -> CookieNames {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    if https { HTTPS_COOKIES } else { HTTP_COOKIES }
+}
 
 pub fn routes() -> Router<Dispatcher> {
     Router::new()
@@ -44,13 +79,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-}
-
 fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, secure: bool) -> HeaderValue {
     let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Strict");
     if http_only {
@@ -63,7 +91,7 @@ fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool
 }
 
 fn with_session(status: StatusCode, s: IssuedSession, headers: &HeaderMap) -> Response {
-    let secure = over_https(headers);
+    let n = cookie_names(headers);
     let body = json!({
         "user": s.user,
         "csrf_token": s.csrf,
@@ -72,33 +100,34 @@ fn with_session(status: StatusCode, s: IssuedSession, headers: &HeaderMap) -> Re
     let mut resp = (status, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     let refresh_age = REFRESH_TTL.whole_seconds();
+    let access_age = ACCESS_TTL.whole_seconds();
     h.append(
         header::SET_COOKIE,
-        set_cookie(ACCESS_COOKIE, &s.access, "/", ACCESS_TTL.whole_seconds(), true, secure),
+        set_cookie(n.access, &s.access, "/", access_age, true, n.secure),
     );
     h.append(
         header::SET_COOKIE,
-        set_cookie(REFRESH_COOKIE, &s.refresh, REFRESH_PATH, refresh_age, true, secure),
+        set_cookie(n.refresh, &s.refresh, n.refresh_path, refresh_age, true, n.secure),
     );
     // Readable by the page's script, which echoes it in X-CSRF-Token.
     h.append(
         header::SET_COOKIE,
-        set_cookie(CSRF_COOKIE, &s.csrf, "/", refresh_age, false, secure),
+        set_cookie(n.csrf, &s.csrf, "/", refresh_age, false, n.secure),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 fn cleared(headers: &HeaderMap) -> Response {
-    let secure = over_https(headers);
+    let n = cookie_names(headers);
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(ACCESS_COOKIE, "", "/", 0, true, secure));
+    h.append(header::SET_COOKIE, set_cookie(n.access, "", "/", 0, true, n.secure));
     h.append(
         header::SET_COOKIE,
-        set_cookie(REFRESH_COOKIE, "", REFRESH_PATH, 0, true, secure),
+        set_cookie(n.refresh, "", n.refresh_path, 0, true, n.secure),
     );
-    h.append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, "", "/", 0, false, secure));
+    h.append(header::SET_COOKIE, set_cookie(n.csrf, "", "/", 0, false, n.secure));
     resp
 }
 
@@ -177,7 +206,7 @@ async fn login(
 }
 
 async fn refresh(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
-    let Some(token) = cookie(&headers, REFRESH_COOKIE).filter(|t| !t.is_empty()) else {
+    let Some(token) = cookie(&headers, cookie_names(&headers).refresh).filter(|t| !t.is_empty()) else {
         return error_response(&ToolError::unauthenticated());
     };
     match d.refresh(token) {
@@ -194,7 +223,10 @@ async fn refresh(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
 }
 
 async fn logout(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
-    match d.logout(cookie(&headers, ACCESS_COOKIE), cookie(&headers, REFRESH_COOKIE)) {
+    match d.logout(
+        cookie(&headers, cookie_names(&headers).access),
+        cookie(&headers, cookie_names(&headers).refresh),
+    ) {
         Ok(()) => cleared(&headers),
         Err(e) => error_response(&e),
     }
@@ -227,4 +259,45 @@ async fn accept_invite(
         d.accept_invite(&i.token, &i.password, &i.name, &info)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_over_https_are_host_prefixed_secure_and_site_wide() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let s = IssuedSession {
+            access: "a".into(),
+            refresh: "r".into(),
+            csrf: "c".into(),
+            user: crate::registry::UserView {
+                id: "usr".into(),
+                email: "a@example.com".into(),
+                name: String::new(),
+                role: crate::domain::Role::Owner,
+                two_factor: false,
+            },
+        };
+        let resp = with_session(StatusCode::OK, s, &h);
+        let lines: Vec<&str> = resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        for l in lines {
+            assert!(l.starts_with("__Host-sh0_"), "{l}");
+            assert!(
+                l.contains("; Path=/;") && l.contains("; Secure") && !l.contains("Domain"),
+                "{l}"
+            );
+        }
+        // A bare cookie (planted by a sibling over HTTP) is not read over HTTPS.
+        h.insert(header::COOKIE, HeaderValue::from_static("sh0_access=planted"));
+        assert_eq!(cookie(&h, cookie_names(&h).access), None);
+    }
 }

@@ -66,7 +66,7 @@ fn credentials(headers: &HeaderMap) -> Credentials {
     if !matches!(bearer, Credentials::None) {
         return bearer;
     }
-    match auth::cookie(headers, auth::ACCESS_COOKIE).filter(|v| !v.is_empty()) {
+    match auth::cookie(headers, auth::cookie_names(headers).access).filter(|v| !v.is_empty()) {
         Some(access) => Credentials::Session {
             access: access.to_owned(),
             csrf: header_str(headers, "x-csrf-token").map(str::to_owned),

@@ -138,7 +138,7 @@ pub async fn logs(m: &ArgMatches) -> i32 {
                     .and_then(|l| lines.iter().position(|x| x == l).map(|i| i + 1))
                     .unwrap_or(0);
                 for l in &lines[start.min(lines.len())..] {
-                    println!("{l}");
+                    println!("{}", crate::adapters::cli::output::printable(l));
                 }
                 if let Some(l) = lines.last() {
                     last = Some(l.to_string());

@@ -226,6 +226,7 @@ async fn follow(c: &ApiClient, deployment: &str, spin: &Spinner) -> Result<Value
             || line.starts_with("health")
             || line.starts_with("routing");
         if phase {
+            let line = crate::adapters::cli::output::printable(line);
             spin.set(format!("Building  {}", line.chars().take(70).collect::<String>()));
         }
     })
@@ -234,7 +235,7 @@ async fn follow(c: &ApiClient, deployment: &str, spin: &Spinner) -> Result<Value
 
 fn report(e: &ToolError, quiet: bool) -> Outcome {
     if !quiet {
-        eprintln!("error: {}", e.message);
+        eprintln!("error: {}", crate::adapters::cli::output::printable(&e.message));
     }
     error_outcome(e)
 }

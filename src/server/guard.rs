@@ -50,13 +50,13 @@ impl Guard {
         bare.parse::<IpAddr>().is_ok() || self.hosts.iter().any(|h| *h == name || *h == bare)
     }
 
-    fn from_proxy(&self, headers: &HeaderMap) -> bool {
+    fn forwarded_by_proxy(&self, headers: &HeaderMap) -> bool {
         let presented = headers.get(PROXY_SECRET_HEADER).map(|v| v.as_bytes());
         presented.is_some_and(|p| bool::from(p.ct_eq(self.proxy_secret.as_bytes())))
     }
 
     fn client_addr(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
-        if !self.from_proxy(headers) {
+        if !self.forwarded_by_proxy(headers) {
             return peer;
         }
         headers
@@ -125,7 +125,7 @@ pub async fn check(State(guard): State<Guard>, mut req: Request, next: Next) -> 
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let addr = guard.client_addr(req.headers(), peer);
-    if !guard.from_proxy(req.headers()) {
+    if !guard.forwarded_by_proxy(req.headers()) {
         // What only sh0's proxy may say (the scheme decides the cookies' names and `Secure`).
         for h in [
             "x-forwarded-proto",

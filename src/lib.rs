@@ -9,6 +9,7 @@ pub mod client;
 pub mod deploy;
 pub mod docker;
 pub mod domain;
+pub mod jobs;
 pub mod proxy;
 pub mod registry;
 pub mod server;

@@ -111,6 +111,7 @@ pub enum Trigger {
     Chat,
     Rollback,
     Restart,
+    Schedule,
 }
 
 impl Trigger {
@@ -123,6 +124,7 @@ impl Trigger {
             Self::Chat => "chat",
             Self::Rollback => "rollback",
             Self::Restart => "restart",
+            Self::Schedule => "schedule",
         }
     }
 }
@@ -138,6 +140,7 @@ impl TryFrom<String> for Trigger {
             Self::Chat,
             Self::Rollback,
             Self::Restart,
+            Self::Schedule,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -89,6 +89,8 @@ prefixed_id!(DomainId, "dom_", "Domain id (`dom_` followed by 32 hex digits).");
 prefixed_id!(UserId, "usr_", "User id (`usr_` followed by 32 hex digits).");
 prefixed_id!(SessionId, "ses_", "Session id (`ses_` followed by 32 hex digits).");
 prefixed_id!(InviteId, "inv_", "Invitation id (`inv_` followed by 32 hex digits).");
+prefixed_id!(JobId, "job_", "Job id (`job_` followed by 32 hex digits).");
+prefixed_id!(ScheduleId, "sch_", "Schedule id (`sch_` followed by 32 hex digits).");
 prefixed_id!(
     CertificateId,
     "crt_",

@@ -36,14 +36,19 @@ pub mod names;
 pub mod secret;
 
 pub use access::{Role, Scope};
-pub use ids::{AppId, CertificateId, DeploymentId, DomainId, InviteId, KeyId, ProjectId, SessionId, UploadId, UserId};
+pub use ids::{
+    AppId, CertificateId, DeploymentId, DomainId, InviteId, JobId, KeyId, ProjectId, ScheduleId, SessionId, UploadId,
+    UserId,
+};
 pub mod email;
 pub use email::Email;
 pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;
-pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339_after};
+pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after};
 pub mod deployment;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
+pub mod job;
+pub use job::{CronSpec, JobKind, JobStatus};
 pub mod untrusted;
 pub use untrusted::UntrustedText;

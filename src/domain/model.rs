@@ -81,7 +81,12 @@ pub fn now_rfc3339() -> String {
 
 /// The time `d` from now, in the same whole-second RFC 3339 form (expiry times).
 pub fn rfc3339_after(d: time::Duration) -> String {
-    let at = time::OffsetDateTime::now_utc() + d;
+    rfc3339(time::OffsetDateTime::now_utc() + d)
+}
+
+/// `at` in the whole-second RFC 3339 form of every stored timestamp.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
     at.replace_nanosecond(0)
         .unwrap_or(at)
         .format(&time::format_description::well_known::Rfc3339)

@@ -6,7 +6,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Credentials, Principal, PrincipalId, ProjectAccess, Services, ToolError};
 use crate::auth::hash_key;
-use crate::domain::{ProjectId, Role, Scope, SessionId, UserId};
+use crate::domain::{ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
 use crate::store::StoreResult;
 
 /// The setting that makes 2FA mandatory for every user.
@@ -43,6 +43,10 @@ pub(super) fn authenticate(services: &Services, creds: &Credentials) -> Result<A
         Credentials::None => Err(ToolError::unauthenticated()),
         Credentials::Bearer(token) => Ok(Authenticated {
             principal: by_key(services, token)?,
+            csrf: None,
+        }),
+        Credentials::Schedule(id) => Ok(Authenticated {
+            principal: by_schedule(services, id)?,
             csrf: None,
         }),
         Credentials::Session { access, csrf, .. } => {
@@ -91,6 +95,35 @@ fn by_key(services: &Services, token: &str) -> Result<Principal, ToolError> {
         role,
         scope: k.scope,
         access,
+        must_enrol_2fa: false,
+    })
+}
+
+/// A schedule acts as its owner with the owner's current role (demote the user and the
+/// schedule is demoted too), never beyond the scope it was created with. A stopped
+/// schedule, or one whose owner is gone, cannot act at all.
+fn by_schedule(services: &Services, id: &ScheduleId) -> Result<Principal, ToolError> {
+    let refused = |why: &str| ToolError::new(super::ErrorKind::Unauthenticated, why);
+    let schedule = match services.store.schedule_find(id.as_str()) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::NotFound(_)) => return Err(refused("the schedule no longer exists")),
+        Err(e) => return Err(e.into()),
+    };
+    if !schedule.enabled {
+        return Err(refused("the schedule is stopped"));
+    }
+    let Some(owner) = services.store.user_get(&schedule.owner_id)? else {
+        return Err(refused("the schedule's owner was removed"));
+    };
+    Ok(Principal {
+        access: access_for(services, Some(&owner.id), owner.role)?,
+        id: PrincipalId::Schedule {
+            schedule: schedule.id,
+            user: owner.id.clone(),
+        },
+        user: Some(owner.id),
+        role: owner.role,
+        scope: schedule.scope,
         must_enrol_2fa: false,
     })
 }

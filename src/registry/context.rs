@@ -54,6 +54,8 @@ pub struct Services {
     /// Failed login and second-factor attempts.
     pub limiters: Limiters,
     pub settings: ServerSettings,
+    /// Background work: every run of a schedule.
+    pub jobs: crate::jobs::Jobs,
     pub started: Instant,
     pub started_at: String,
 }
@@ -61,6 +63,8 @@ pub struct Services {
 /// The per-call context.
 pub struct ToolContext {
     pub services: Arc<Services>,
+    /// The registry, for tools that act on other tools (a schedule names one to run).
+    pub registry: Arc<super::Registry>,
     pub principal: Principal,
     /// The adapter the call came through (a deployment records it as its trigger).
     pub adapter: Adapter,
@@ -77,6 +81,16 @@ impl ToolContext {
 
     pub fn edge(&self) -> &Edge {
         &self.services.edge
+    }
+
+    pub fn jobs(&self) -> &crate::jobs::Jobs {
+        &self.services.jobs
+    }
+
+    /// Whether the caller may see something that belongs to `owner`: their own things, and
+    /// everything for admins and owners.
+    pub fn sees_owned_by(&self, owner: Option<&crate::domain::UserId>) -> bool {
+        self.principal.role >= crate::domain::Role::Admin || (owner.is_some() && self.principal.user.as_ref() == owner)
     }
 
     /// Whether the caller may see the app with this id (listing tools filter with it).

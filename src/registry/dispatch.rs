@@ -21,6 +21,8 @@ pub enum Adapter {
     Mcp,
     Cli,
     Chat,
+    /// The scheduler, running a schedule's tool call.
+    Schedule,
 }
 
 impl Adapter {
@@ -30,6 +32,7 @@ impl Adapter {
             Self::Mcp => "mcp",
             Self::Cli => "cli",
             Self::Chat => "chat",
+            Self::Schedule => "schedule",
         }
     }
 
@@ -192,6 +195,7 @@ impl Dispatcher {
         };
         let ctx = ToolContext {
             services: self.services.clone(),
+            registry: self.registry.clone(),
             principal,
             adapter,
         };

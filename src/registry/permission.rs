@@ -33,6 +33,10 @@ pub enum Permission {
     Account,
     /// Server-wide security policy (requiring 2FA).
     SecurityPolicy,
+    /// Seeing one's schedules and jobs (admins: everyone's).
+    JobsRead,
+    /// Making, changing and deleting one's schedules, cancelling one's jobs.
+    JobsWrite,
 }
 
 impl Permission {
@@ -53,6 +57,8 @@ impl Permission {
             Self::UsersManage => "users_manage",
             Self::Account => "account",
             Self::SecurityPolicy => "security_policy",
+            Self::JobsRead => "jobs_read",
+            Self::JobsWrite => "jobs_write",
         }
     }
 
@@ -64,7 +70,9 @@ impl Permission {
             | Self::AppsRead
             | Self::EnvRead
             | Self::KeysManage
-            | Self::Account => Role::Viewer,
+            | Self::Account
+            | Self::JobsRead
+            | Self::JobsWrite => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
             Self::AuditRead | Self::CertsWrite | Self::UsersManage => Role::Admin,
             Self::SecretsRotate | Self::SecurityPolicy => Role::Owner,
@@ -74,8 +82,8 @@ impl Permission {
     /// The least key scope that carries this permission.
     pub fn min_scope(self) -> Scope {
         match self {
-            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead => Scope::Read,
-            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite => Scope::Write,
+            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead | Self::JobsRead => Scope::Read,
+            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite | Self::JobsWrite => Scope::Write,
             // Plaintext secrets, the audit trail and anything about credentials need an
             // admin-scoped key (a browser session has admin scope).
             Self::EnvReveal

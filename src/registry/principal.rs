@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{KeyId, ProjectId, Role, Scope, SessionId, UserId};
+use crate::domain::{KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
 
 /// What a request presented.
 #[derive(Clone, Default)]
@@ -22,6 +22,10 @@ pub enum Credentials {
         /// The request carried an `Origin` equal to its own `Host` ([`same_origin`]).
         same_origin: bool,
     },
+    /// A run of a schedule: it acts as the schedule's owner, with their role at the time of
+    /// the run and at most the scope of the credential that created it. Only the
+    /// registry's scheduler makes these; no request can carry one.
+    Schedule(ScheduleId),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for Credentials {
             Self::None => f.write_str("Credentials::None"),
             Self::Bearer(_) => f.write_str("Credentials::Bearer([redacted])"),
             Self::Session { .. } => f.write_str("Credentials::Session([redacted])"),
+            Self::Schedule(id) => write!(f, "Credentials::Schedule({id})"),
         }
     }
 }
@@ -47,7 +52,15 @@ impl Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalId {
     Key(KeyId),
-    Session { user: UserId, session: SessionId },
+    Session {
+        user: UserId,
+        session: SessionId,
+    },
+    /// A schedule acting for its owner.
+    Schedule {
+        schedule: ScheduleId,
+        user: UserId,
+    },
 }
 
 impl std::fmt::Display for PrincipalId {
@@ -55,6 +68,7 @@ impl std::fmt::Display for PrincipalId {
         match self {
             Self::Key(id) => write!(f, "key:{id}"),
             Self::Session { user, session } => write!(f, "user:{user}/{session}"),
+            Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
         }
     }
 }

@@ -92,6 +92,24 @@ impl ToolDescriptor {
 
     /// Checks `args` against every constraint of the input schema (rmcp and axum do not),
     /// returning readable messages naming the offending field.
+    /// `args` as the audit log would record them: write-only values redacted.
+    pub fn redact(&self, args: &Value) -> Value {
+        super::audit::redact(args, self.input_schema())
+    }
+
+    /// Whether the caller could make this call now: its permission, a pending 2FA
+    /// enrolment, a limited key's reach and the project the arguments name — what dispatch
+    /// checks before running a tool (for tools that arrange a call for later).
+    pub fn allows(
+        &self,
+        store: &crate::store::Store,
+        principal: &super::Principal,
+        args: &Value,
+    ) -> Result<(), super::ToolError> {
+        super::Dispatcher::authorize(principal, self.meta())?;
+        super::access::check(store, principal, self.meta(), args)
+    }
+
     pub fn validate(&self, args: &Value) -> Result<(), String> {
         let errors: Vec<String> = self
             .validator

@@ -314,6 +314,7 @@ impl Dispatcher {
             "credential": match &p.id {
                 PrincipalId::Key(k) => json!({"kind": "api_key", "id": k}),
                 PrincipalId::Session { session, .. } => json!({"kind": "session", "id": session}),
+                PrincipalId::Schedule { schedule, .. } => json!({"kind": "schedule", "id": schedule}),
             },
             "role": p.role,
             "scope": p.scope,

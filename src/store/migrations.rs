@@ -198,6 +198,46 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE api_keys ADD COLUMN user_id TEXT REFERENCES users(id) ON DELETE CASCADE;
     ALTER TABLE api_keys ADD COLUMN project_id TEXT REFERENCES projects(id) ON DELETE CASCADE;
     "#,
+    // 8: the job runner's jobs and their logs, and schedules. A schedule's owner is not a
+    // foreign key: when the user is removed the schedule stays, stopped, saying why.
+    r#"
+    CREATE TABLE jobs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        principal   TEXT NOT NULL,
+        user_id     TEXT,
+        error       TEXT,
+        created_at  TEXT NOT NULL,
+        started_at  TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX jobs_target ON jobs(target, created_at);
+    CREATE INDEX jobs_status ON jobs(status);
+    CREATE TABLE job_logs (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        pos    INTEGER NOT NULL,
+        line   TEXT NOT NULL,
+        PRIMARY KEY (job_id, pos)
+    );
+    CREATE TABLE schedules (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL UNIQUE,
+        owner_id        TEXT NOT NULL,
+        scope           TEXT NOT NULL,
+        cron            TEXT NOT NULL,
+        timezone        TEXT NOT NULL,
+        tool            TEXT NOT NULL,
+        args            TEXT NOT NULL,
+        enabled         INTEGER NOT NULL,
+        disabled_reason TEXT,
+        next_run_at     TEXT,
+        last_run_at     TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

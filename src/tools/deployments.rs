@@ -21,6 +21,7 @@ pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
         Adapter::Mcp => Trigger::Mcp,
         Adapter::Cli => Trigger::Cli,
         Adapter::Chat => Trigger::Chat,
+        Adapter::Schedule => Trigger::Schedule,
     }
 }
 

@@ -1,0 +1,170 @@
+//! Jobs of the runner and their logs.
+
+use rusqlite::{OptionalExtension, Row, params};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{LogLine, Store, StoreResult, parse_col};
+use crate::domain::{JobId, JobKind, JobStatus, UserId, now_rfc3339};
+
+const COLUMNS: &str = "id, kind, target, status, principal, user_id, error, created_at, started_at, finished_at";
+
+/// A job as stored and shown.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct JobRow {
+    pub id: JobId,
+    pub kind: JobKind,
+    /// What it works on (a schedule id, an app id).
+    pub target: String,
+    pub status: JobStatus,
+    /// Who started it, as the audit log names callers.
+    pub principal: String,
+    /// The user it acts for, if any.
+    #[serde(skip)]
+    pub user_id: Option<UserId>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<JobRow>> {
+    let build = || -> StoreResult<JobRow> {
+        Ok(JobRow {
+            id: parse_col(r.get(0)?)?,
+            kind: parse_col(r.get(1)?)?,
+            target: r.get(2)?,
+            status: parse_col(r.get(3)?)?,
+            principal: r.get(4)?,
+            user_id: r.get::<_, Option<String>>(5)?.map(parse_col).transpose()?,
+            error: r.get(6)?,
+            created_at: r.get(7)?,
+            started_at: r.get(8)?,
+            finished_at: r.get(9)?,
+        })
+    };
+    Ok(build())
+}
+
+impl Store {
+    /// Records a new running job.
+    pub fn job_insert(
+        &self,
+        kind: JobKind,
+        target: &str,
+        principal: &str,
+        user: Option<&UserId>,
+    ) -> StoreResult<JobRow> {
+        let now = now_rfc3339();
+        let row = JobRow {
+            id: JobId::generate(),
+            kind,
+            target: target.to_owned(),
+            status: JobStatus::Running,
+            principal: principal.to_owned(),
+            user_id: user.cloned(),
+            error: None,
+            created_at: now.clone(),
+            started_at: Some(now),
+            finished_at: None,
+        };
+        self.conn().execute(
+            &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, NULL)"),
+            params![
+                row.id.as_str(),
+                kind.as_str(),
+                target,
+                row.status.as_str(),
+                principal,
+                user.map(UserId::as_str),
+                row.created_at
+            ],
+        )?;
+        Ok(row)
+    }
+
+    /// Ends an active job; a job already ended stays as it was.
+    pub fn job_finish(&self, id: &JobId, status: JobStatus, error: Option<&str>) -> StoreResult<()> {
+        let active = [JobStatus::Queued, JobStatus::Running]
+            .map(|s| format!("'{}'", s.as_str()))
+            .join(",");
+        self.conn().execute(
+            &format!(
+                "UPDATE jobs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1 AND status IN ({active})"
+            ),
+            params![id.as_str(), status.as_str(), error, now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Fails every job left active by a stop of the server; returns them.
+    pub fn jobs_fail_interrupted(&self, reason: &str) -> StoreResult<Vec<JobRow>> {
+        let active = self.jobs_query("WHERE status IN ('queued', 'running')", params![])?;
+        for job in &active {
+            self.job_finish(&job.id, JobStatus::Failed, Some(reason))?;
+            self.job_log_append(&job.id, &[format!("failed: {reason}")])?;
+        }
+        Ok(active)
+    }
+
+    pub fn job_get(&self, id: &JobId) -> StoreResult<Option<JobRow>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+                [id.as_str()],
+                read_row,
+            )
+            .optional()?;
+        row.transpose()
+    }
+
+    /// The newest jobs, optionally of one target, newest first.
+    pub fn job_list(&self, target: Option<&str>, limit: u32) -> StoreResult<Vec<JobRow>> {
+        self.jobs_query(
+            "WHERE ?1 IS NULL OR target = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+            params![target, limit],
+        )
+    }
+
+    fn jobs_query(&self, filter: &str, args: impl rusqlite::Params) -> StoreResult<Vec<JobRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM jobs {filter}"))?;
+        let rows = stmt.query_map(args, read_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// Appends lines to a job's log; returns the next position.
+    pub fn job_log_append(&self, id: &JobId, lines: &[String]) -> StoreResult<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut pos: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(pos) + 1, 0) FROM job_logs WHERE job_id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )?;
+        for line in lines {
+            tx.execute(
+                "INSERT INTO job_logs (job_id, pos, line) VALUES (?1, ?2, ?3)",
+                params![id.as_str(), pos, line],
+            )?;
+            pos += 1;
+        }
+        tx.commit()?;
+        Ok(pos)
+    }
+
+    /// Log lines from position `from` on (at most `limit`).
+    pub fn job_log_read(&self, id: &JobId, from: i64, limit: u32) -> StoreResult<Vec<LogLine>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT pos, line FROM job_logs WHERE job_id = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3")?;
+        let rows = stmt.query_map(params![id.as_str(), from, limit], |r| {
+            Ok(LogLine {
+                pos: r.get(0)?,
+                line: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

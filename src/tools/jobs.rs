@@ -1,0 +1,165 @@
+//! Jobs: background work (each run of a schedule, for now) with its status and log. You see
+//! the jobs that act for you; admins and owners see all.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{JobId, UntrustedText};
+use crate::registry::HttpMethod::{Get, Post};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
+use crate::store::JobRow;
+
+pub struct JobList;
+pub struct JobGet;
+pub struct JobCancel;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobListInput {
+    /// Only the jobs of this target (a schedule id, for its runs).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub target: Option<String>,
+    /// How many, newest first (default 50, at most 500).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 500))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobGetInput {
+    pub job: JobId,
+    /// The first log line to return (to follow a log, pass the last `next_offset`).
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub log_offset: Option<i64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobCancelInput {
+    pub job: JobId,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct JobListOutput {
+    pub jobs: Vec<JobRow>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct JobDetail {
+    pub job: JobRow,
+    /// Log lines from `log_offset` on. They may quote tool results that came from apps.
+    pub log: Vec<UntrustedText>,
+    pub next_offset: i64,
+    pub active: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct JobCancelled {
+    /// Whether a running job was asked to stop (a job that already ended is left as it was).
+    pub cancelled: bool,
+}
+
+fn find(ctx: &ToolContext, id: &JobId) -> Result<JobRow, ToolError> {
+    match ctx.store().job_get(id)? {
+        Some(j) if ctx.sees_owned_by(j.user_id.as_ref()) => Ok(j),
+        _ => Err(ToolError::not_found(format!("job `{id}` not found"))),
+    }
+}
+
+#[async_trait]
+impl Tool for JobList {
+    type Input = JobListInput;
+    type Output = JobListOutput;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "job_list",
+            title: "List jobs",
+            description: "List background jobs (each run of a schedule), newest first, with who started them, \
+                          their status and error. Yours only, or everyone's for admins.",
+            safety: Safety::Read,
+            permission: Permission::JobsRead,
+            target: Target::Listing,
+            http: Some(HttpRoute::new(Get, "/api/v1/jobs")),
+            cli: &["job", "list"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: JobListInput) -> Result<JobListOutput, ToolError> {
+        let limit = input.limit.unwrap_or(50).min(500);
+        // Read past the limit so that filtering others' jobs out still fills the page.
+        let jobs = ctx
+            .store()
+            .job_list(input.target.as_deref(), limit.saturating_mul(4))?
+            .into_iter()
+            .filter(|j| ctx.sees_owned_by(j.user_id.as_ref()))
+            .take(limit as usize)
+            .collect();
+        Ok(JobListOutput { jobs })
+    }
+}
+
+#[async_trait]
+impl Tool for JobGet {
+    type Input = JobGetInput;
+    type Output = JobDetail;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "job_get",
+            title: "Show a job",
+            description: "Show a job's status and log (from log_offset; poll with next_offset to follow it).",
+            safety: Safety::Read,
+            permission: Permission::JobsRead,
+            target: Target::Server,
+            http: Some(HttpRoute::new(Get, "/api/v1/jobs/{job}")),
+            cli: &["job", "get"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: JobGetInput) -> Result<JobDetail, ToolError> {
+        let job = find(ctx, &input.job)?;
+        let from = input.log_offset.unwrap_or(0).max(0);
+        let lines = ctx.store().job_log_read(&job.id, from, 1000)?;
+        let next_offset = lines.last().map_or(from, |l| l.pos + 1);
+        Ok(JobDetail {
+            active: job.status.is_active(),
+            log: lines.into_iter().map(|l| UntrustedText(l.line)).collect(),
+            next_offset,
+            job,
+        })
+    }
+}
+
+#[async_trait]
+impl Tool for JobCancel {
+    type Input = JobCancelInput;
+    type Output = JobCancelled;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "job_cancel",
+            title: "Cancel a job",
+            description: "Ask a running job to stop; it ends as cancelled. A job that already ended is left as it was.",
+            safety: Safety::Write,
+            permission: Permission::JobsWrite,
+            target: Target::Server,
+            http: Some(HttpRoute::new(Post, "/api/v1/jobs/{job}/cancel")),
+            cli: &["job", "cancel"],
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: JobCancelInput) -> Result<JobCancelled, ToolError> {
+        let job = find(ctx, &input.job)?;
+        Ok(JobCancelled {
+            cancelled: ctx.jobs().cancel(&job.id),
+        })
+    }
+}

@@ -129,7 +129,10 @@ fn root_command(registry: &Registry) -> Command {
         .arg_required_else_help(true)
         .subcommand(serve)
         .subcommand(mcp);
-    let root = cli::commands::commands().into_iter().fold(root, |r, c| r.subcommand(c));
+    let root = cli::commands::commands()
+        .into_iter()
+        .fold(root, |r, c| r.subcommand(c))
+        .subcommand(sh0::server::admin_cli::command(default_data_dir()));
     cli::augment(root, registry)
 }
 
@@ -142,7 +145,7 @@ fn client(adapter: &'static str) -> anyhow::Result<ApiClient> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let registry = Registry::builtin();
+    let registry = sh0::tools::registry();
     let matches = root_command(&registry).get_matches();
     match matches.subcommand() {
         Some(("serve", m)) => {
@@ -195,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("starting MCP over stdio")?;
             running.waiting().await.context("MCP over stdio")?;
         }
+        Some(("admin", m)) => std::process::exit(sh0::server::admin_cli::run(m).await),
         _ => {
             let code = match cli::commands::run(&matches).await {
                 Some(code) => code,

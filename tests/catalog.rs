@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use sh0::adapters::rest::openapi_document;
-use sh0::registry::{Catalog, Registry, reference_markdown};
+use sh0::registry::{Catalog, reference_markdown};
 
 fn check(file: &str, expected: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools").join(file);
-    if std::env::var("SH0_BLESS").is_ok() {
+    if std::env::var("SH0_BLESS").as_deref() == Ok("1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, expected).unwrap();
         return;
@@ -23,7 +23,7 @@ fn check(file: &str, expected: &str) {
 
 #[test]
 fn checked_in_contracts_are_current() {
-    let registry = Registry::builtin();
+    let registry = sh0::tools::registry();
     let catalog = Catalog::of(&registry, |_| true);
     check(
         "catalog.json",
@@ -38,7 +38,7 @@ fn checked_in_contracts_are_current() {
 
 #[test]
 fn every_routed_tool_is_in_the_openapi_document() {
-    let registry = Registry::builtin();
+    let registry = sh0::tools::registry();
     let doc = openapi_document(&registry);
     for d in registry.iter() {
         let Some(route) = d.meta().http else { continue };
@@ -54,7 +54,7 @@ fn every_routed_tool_is_in_the_openapi_document() {
 
 #[test]
 fn every_tool_has_a_description_a_cli_path_and_object_schemas() {
-    for d in Registry::builtin().iter() {
+    for d in sh0::tools::registry().iter() {
         let m = d.meta();
         assert!(m.description.len() > 20, "{}: describe it for a model", m.name);
         assert_eq!(m.cli.len(), 2, "{}: cli path is group + verb", m.name);

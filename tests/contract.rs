@@ -11,11 +11,25 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::{Map, Value, json};
 
 use common::Server;
-use sh0::registry::{HttpMethod, Registry, ToolDescriptor};
+use sh0::registry::{HttpMethod, ToolDescriptor};
 
 /// A value of the wrong JSON type for any property.
-fn wrong_type() -> Value {
-    json!({ "nested": [1, 2, 3] })
+/// A value of a JSON type the property's schema does not accept.
+fn wrong_type(schema: &Value) -> Value {
+    let accepts: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    [
+        ("object", json!({ "nested": [1, 2, 3] })),
+        ("array", json!([1, 2, 3])),
+        ("boolean", json!(true)),
+    ]
+    .into_iter()
+    .find(|(t, _)| !accepts.contains(t))
+    .map(|(_, v)| v)
+    .unwrap_or(json!({ "nested": [1, 2, 3] }))
 }
 
 /// A value a required flag accepts: an enum's first value, else a plausible name.
@@ -70,7 +84,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
     // Act as the owner's own key (account tools need a user; the bootstrap key has none).
     let owner = common::accounts::setup_owner(&server, "owner@example.com").await;
     server.token = common::accounts::key_for(&server, &owner, "contract", "admin", None).await;
-    let registry = Registry::builtin();
+    let registry = sh0::tools::registry();
     let http = reqwest::Client::new();
     // A project and an app so that tools which look things up find something.
     server.seed_app("demo", "web").await;
@@ -166,9 +180,9 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
         assert_eq!(kind.as_deref(), Some("invalid_input"));
 
         // --- invalid input: wrong types, by name over REST ---
-        for (prop, _) in desc.input_properties() {
+        for (prop, schema) in desc.input_properties() {
             let mut args = Map::new();
-            args.insert(prop.to_string(), wrong_type());
+            args.insert(prop.to_string(), wrong_type(schema));
             let (status, body) = server.call(name, Value::Object(args)).await;
             assert_eq!(status, 400, "{name}.{prop}: wrong type: {body}");
             assert!(

@@ -18,6 +18,8 @@ enum Outcome {
     Forbidden,
     /// Answered exactly like a resource that does not exist.
     Hidden,
+    /// A server error: never what any caller should get.
+    Broken,
 }
 
 struct Caller {
@@ -125,6 +127,7 @@ fn hidden_message(entry: &Value, args: &Map<String, Value>) -> String {
 fn classify(kind: &str, message: &str, hidden: Option<&str>) -> Outcome {
     match kind {
         "forbidden" => Outcome::Forbidden,
+        "internal" => Outcome::Broken,
         "not_found" if Some(message) == hidden => Outcome::Hidden,
         _ => Outcome::Allowed,
     }
@@ -195,6 +198,8 @@ fn via_cli(
     let outcome = match out.status.code() {
         Some(4) => Outcome::Forbidden,
         Some(5) if hidden.is_some_and(|h| stderr.contains(h)) => Outcome::Hidden,
+        // Exit 1: an internal error (or the CLI itself failed).
+        Some(1) | None => Outcome::Broken,
         _ => Outcome::Allowed,
     };
     (outcome, format!("{argv:?} exit {:?}: {stderr}", out.status.code()))
@@ -344,6 +349,7 @@ async fn every_tool_every_role_every_adapter() {
                 let mut ghost = args.clone();
                 let missing = match entry["target"]["resource"].as_str().unwrap() {
                     "deployment" => format!("dep_{}", "f".repeat(32)),
+                    "domain" => "ghost.example.invalid".to_owned(),
                     _ => "ghost".to_owned(),
                 };
                 ghost.insert(field.to_owned(), json!(missing));

@@ -12,6 +12,7 @@ mod dispatch;
 mod error;
 mod permission;
 mod principal;
+mod scheduler;
 mod schema;
 mod sessions;
 mod tool;
@@ -30,7 +31,7 @@ pub use sessions::{
     second_factor_attempt, verify_second_factor,
 };
 pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, erase};
-pub use transport::{AdmittedUpload, UPLOAD_CONSUMERS};
+pub use transport::{AdmittedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONSUMERS};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,11 +42,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The registry of all built-in tools.
-    pub fn builtin() -> Self {
-        Self::new(crate::tools::all())
-    }
-
     /// Builds a registry; panics on a duplicate name or an invalid schema, which are
     /// programming errors caught by the first test run.
     pub fn new(tools: Vec<Arc<dyn DynTool>>) -> Self {

@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use super::dispatch::csrf_missing;
 use super::{Adapter, Credentials, Dispatcher, Principal, PrincipalId, ToolError};
-use crate::domain::UploadId;
+use crate::domain::{DeploymentId, UploadId};
+
+/// The largest archive an upload endpoint accepts (its unpacked size has the same limit).
+pub const MAX_UPLOAD_BYTES: u64 = crate::deploy::archive::MAX_UNPACKED;
 
 /// The tools an upload can be admitted for; the upload is theirs alone.
 pub const UPLOAD_CONSUMERS: &[&str] = &["app_deploy", "project_check"];
@@ -128,5 +131,58 @@ impl Dispatcher {
             return refused.map(|_| Value::Null);
         }
         self.dispatch(creds, adapter, tool, args).await
+    }
+}
+
+impl Dispatcher {
+    /// The build log of a deployment from line `from` on, live, for a stream the caller
+    /// was admitted to (see [`Dispatcher::admit_stream`]): `{"pos", "line"}` for each line,
+    /// then `{"end": true, "status", "error"}`. Dropping the receiver ends it.
+    pub fn deployment_log_stream(&self, id: DeploymentId, from: i64) -> tokio::sync::mpsc::Receiver<Value> {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let services = self.services().clone();
+        tokio::spawn(async move {
+            let mut next = from;
+            let mut live = services.deployer.logs().subscribe(&id);
+            loop {
+                // Everything stored from `next` on, then wait for more.
+                let Ok(lines) = services.store.deployment_log_read(&id, next, 1000) else {
+                    return;
+                };
+                for l in lines {
+                    next = l.pos + 1;
+                    if tx.send(json!({ "pos": l.pos, "line": l.line })).await.is_err() {
+                        return;
+                    }
+                }
+                let Ok(row) = services.store.deployment_get(&id) else {
+                    return;
+                };
+                if !row.deployment.status.is_active() {
+                    // Lines written between the read and the status check.
+                    if let Ok(rest) = services.store.deployment_log_read(&id, next, 100_000) {
+                        for l in rest {
+                            if tx.send(json!({ "pos": l.pos, "line": l.line })).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let end =
+                        json!({ "end": true, "status": row.deployment.status.as_str(), "error": row.deployment.error });
+                    let _ = tx.send(end).await;
+                    return;
+                }
+                // Wake on a new line, the end, or after a second (the store is the source of truth).
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    got = tokio::time::timeout(std::time::Duration::from_secs(1), live.recv()) => {
+                        if let Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) = got {
+                            live = services.deployer.logs().subscribe(&id);
+                        }
+                    }
+                }
+            }
+        });
+        rx
     }
 }

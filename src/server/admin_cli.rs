@@ -1,5 +1,7 @@
 //! `sh0 admin setup` (create the owner with the bootstrap token, through the API) and
-//! `sh0 admin reset-password` (on the server host, straight on the data directory).
+//! `sh0 admin reset-password` (on the server host, straight on the data directory). These
+//! are the server host's commands, not an adapter over the registry: they live with the
+//! server and the binary wires them in.
 //! Passwords are read from the terminal without echo, or from stdin with
 //! `--password-stdin`, never from arguments, where `ps` and shell history would keep them.
 
@@ -8,7 +10,7 @@ use serde_json::json;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
-use super::super::fail;
+use crate::adapters::cli::fail;
 use crate::client::{ApiClient, ClientConfig, DEFAULT_URL};
 
 pub fn command(default_data_dir: PathBuf) -> Command {
@@ -86,7 +88,7 @@ pub async fn run(m: &ArgMatches) -> i32 {
 
 async fn setup(m: &ArgMatches) -> i32 {
     let data_dir = m.get_one::<PathBuf>("data-dir").cloned().unwrap_or_default();
-    let token_file = data_dir.join(crate::server::BOOTSTRAP_FILE);
+    let token_file = data_dir.join(super::BOOTSTRAP_FILE);
     let token = match std::env::var("SH0_BOOTSTRAP_TOKEN") {
         Ok(t) if !t.is_empty() => t,
         _ => match std::fs::read_to_string(&token_file) {
@@ -145,16 +147,16 @@ fn reset_password(m: &ArgMatches) -> i32 {
             return 2;
         }
     };
-    match crate::server::admin::reset_password(&data_dir, &email, &password, m.get_flag("disable-2fa")) {
+    match super::admin::reset_password(&data_dir, &email, &password, m.get_flag("disable-2fa")) {
         Ok(email) => {
             println!("New password set for {email}; their sessions are ended.");
             0
         }
-        Err(e @ crate::server::admin::AdminError::NoSuchUser(_)) => {
+        Err(e @ super::admin::AdminError::NoSuchUser(_)) => {
             eprintln!("error: {e}");
             5
         }
-        Err(e @ crate::server::admin::AdminError::Invalid(_)) => {
+        Err(e @ super::admin::AdminError::Invalid(_)) => {
             eprintln!("error: {e}");
             2
         }

@@ -2,6 +2,7 @@
 //! adapter under `/api/v1` and the MCP adapter at `/mcp` on one listener.
 
 pub mod admin;
+pub mod admin_cli;
 mod bootstrap;
 mod guard;
 pub mod listener;
@@ -28,7 +29,7 @@ use crate::domain::DomainName;
 use crate::proxy::{
     AcmeSettings, Edge, ProxyConfig, ProxySecret, ProxyServer, ProxyState, RoutingTable, Workers, tls, workers,
 };
-use crate::registry::{Credentials, Dispatcher, Registry, ServerSettings, Services};
+use crate::registry::{Credentials, Dispatcher, ServerSettings, Services};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
     let session_keys = session_keys(&store, &master_key)?;
+    let jobs = crate::jobs::Jobs::new(store.clone());
     Ok(Services {
         store,
         deployer,
@@ -133,6 +135,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         master_key,
         session_keys,
         limiters: crate::auth::Limiters::default(),
+        jobs,
         settings: ServerSettings {
             data_dir: opts.data_dir.clone(),
             listen: opts.listen.to_string(),
@@ -208,6 +211,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             }
         }
     }
+    match services.jobs.reconcile() {
+        Ok(failed) if !failed.is_empty() => tracing::warn!(count = failed.len(), "jobs interrupted by the last stop"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not reconcile jobs"),
+    }
     if let Err(e) = services.deployer.reconcile().await {
         tracing::error!(error = %e, "reconciliation at start failed");
     }
@@ -248,7 +256,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
     tasks.push(tokio::spawn(sweep_uploads(services.clone(), shutdown.clone())));
-    let dispatcher = Dispatcher::new(Arc::new(Registry::builtin()), services.clone());
+    let dispatcher = Dispatcher::new(Arc::new(crate::tools::registry()), services.clone());
+    tasks.push(tokio::spawn(dispatcher.clone().run_schedules(shutdown.clone())));
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {

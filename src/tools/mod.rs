@@ -10,9 +10,11 @@ mod deployments;
 mod domain_verify;
 mod domains;
 mod env;
+mod jobs;
 mod keys;
 mod projects;
 mod runtime;
+mod schedules;
 pub mod secrets;
 mod system;
 mod traffic;
@@ -28,6 +30,12 @@ use crate::registry::{DynTool, erase};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoInput {}
+
+/// The registry of every built-in tool: the composition root (`main`, the server) hands it
+/// to the dispatcher and the adapters; the registry itself knows no tool.
+pub fn registry() -> crate::registry::Registry {
+    crate::registry::Registry::new(all())
+}
 
 pub fn all() -> Vec<Arc<dyn DynTool>> {
     vec![
@@ -80,5 +88,13 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(account::TotpEnroll),
         erase(account::TotpConfirm),
         erase(account::TotpDisable),
+        erase(schedules::ScheduleCreate),
+        erase(schedules::ScheduleList),
+        erase(schedules::ScheduleGet),
+        erase(schedules::ScheduleUpdate),
+        erase(schedules::ScheduleDelete),
+        erase(jobs::JobList),
+        erase(jobs::JobGet),
+        erase(jobs::JobCancel),
     ]
 }

@@ -337,7 +337,7 @@ fn prepare_python() -> PathBuf {
 
 /// Every tool name of this build.
 pub fn tool_names() -> Vec<String> {
-    sh0::registry::Registry::builtin()
+    sh0::tools::registry()
         .iter()
         .map(|d| d.meta().name.to_string())
         .collect()

@@ -1,6 +1,7 @@
 //! From an input schema to clap arguments, and from parsed arguments back to JSON input.
-//! Property `port` becomes `--port <PORT>`; booleans are flags; enums list their values;
-//! required properties are required flags. Type checks beyond that are dispatch's job.
+//! Property `port` becomes `--port <PORT>`; booleans are flags (`true|false` when they may
+//! be left unset); enums list their values; objects take JSON and lists take `a,b` or
+//! JSON; required properties are required flags. Type checks beyond that are dispatch's job.
 //! A property whose schema names a `contentMediaType` (a PEM file, say) also takes `@FILE`,
 //! or `@-` for standard input, so a file's content never has to sit in the command line.
 
@@ -41,8 +42,11 @@ pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
         }
         let mut arg = Arg::new(prop.to_owned()).long(flag_name(prop)).help(help);
         let types = types_of(schema);
-        if types.contains(&"boolean") {
+        if types.contains(&"boolean") && !types.contains(&"null") {
             arg = arg.action(ArgAction::SetTrue);
+        } else if types.contains(&"boolean") {
+            // A boolean that may be left unset (keep as is) takes `true` or `false`.
+            arg = arg.value_name(prop.to_uppercase()).value_parser(["true", "false"]);
         } else {
             arg = arg.value_name(prop.to_uppercase()).required(required.contains(&prop));
             if let Some(values) = schema.get("enum").and_then(Value::as_array) {
@@ -59,7 +63,7 @@ pub fn input_from(desc: &ToolDescriptor, m: &ArgMatches) -> Result<Value, ToolEr
     let mut out = Map::new();
     for (prop, schema) in desc.input_properties() {
         let types = types_of(schema);
-        if types.contains(&"boolean") {
+        if types.contains(&"boolean") && !types.contains(&"null") {
             if m.get_flag(prop) {
                 out.insert(prop.to_owned(), Value::Bool(true));
             }
@@ -68,7 +72,21 @@ pub fn input_from(desc: &ToolDescriptor, m: &ArgMatches) -> Result<Value, ToolEr
         let Some(raw) = m.get_one::<String>(prop) else {
             continue;
         };
-        let value = if types.contains(&"integer") {
+        let value = if types.contains(&"boolean") {
+            Value::Bool(raw == "true")
+        } else if types.contains(&"object") || (types.contains(&"array") && raw.trim_start().starts_with('[')) {
+            serde_json::from_str(raw)
+                .map_err(|e| ToolError::invalid(format!("--{}: not valid JSON: {e}", flag_name(prop))))?
+        } else if types.contains(&"array") {
+            // `--projects a,b` for a list of names.
+            Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_owned()))
+                    .collect(),
+            )
+        } else if types.contains(&"integer") {
             raw.parse::<i64>()
                 .map(|n| json!(n))
                 .map_err(|_| ToolError::invalid(format!("--{}: `{raw}` is not a whole number", flag_name(prop))))?

@@ -9,10 +9,16 @@ use serde_json::{Map, Value};
 /// and other control characters are removed, tabs and line ends kept. `--json` output is
 /// escaped by JSON itself.
 pub fn printable(text: &str) -> String {
-    strip_ansi_escapes::strip_str(text)
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\t' || *c == '\n')
-        .collect()
+    // The stripper drops tabs: strip between them.
+    text.split('\t')
+        .map(|part| {
+            strip_ansi_escapes::strip_str(part)
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\n')
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\t")
 }
 
 pub fn print(v: &Value, json: bool) {

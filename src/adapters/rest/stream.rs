@@ -10,11 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::{adapter, credentials, error_response};
-use crate::deploy::LogEvent;
 use crate::domain::DeploymentId;
 use crate::registry::{Dispatcher, ToolError};
 
@@ -45,49 +42,12 @@ pub async fn deployment_log_ws(
         .into_response()
 }
 
-async fn stream(d: Dispatcher, id: DeploymentId, mut next: i64, mut socket: WebSocket) {
-    let services = d.services().clone();
-    let mut live = services.deployer.logs().subscribe(&id);
-    loop {
-        // Everything stored from `next` on, then wait for more.
-        let Ok(lines) = services.store.deployment_log_read(&id, next, 1000) else {
+async fn stream(d: Dispatcher, id: DeploymentId, from: i64, mut socket: WebSocket) {
+    let mut messages = d.deployment_log_stream(id, from);
+    while let Some(m) = messages.recv().await {
+        if socket.send(Message::Text(m.to_string().into())).await.is_err() {
             return;
-        };
-        for l in lines {
-            next = l.pos + 1;
-            if socket
-                .send(Message::Text(
-                    json!({ "pos": l.pos, "line": l.line }).to_string().into(),
-                ))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let Ok(row) = services.store.deployment_get(&id) else {
-            return;
-        };
-        if !row.deployment.status.is_active() {
-            // Lines written between the read and the status check.
-            if let Ok(rest) = services.store.deployment_log_read(&id, next, 100_000) {
-                for l in rest {
-                    let _ = socket
-                        .send(Message::Text(
-                            json!({ "pos": l.pos, "line": l.line }).to_string().into(),
-                        ))
-                        .await;
-                }
-            }
-            let end = json!({ "end": true, "status": row.deployment.status.as_str(), "error": row.deployment.error });
-            let _ = socket.send(Message::Text(end.to_string().into())).await;
-            let _ = socket.send(Message::Close(None)).await;
-            return;
-        }
-        // Wake on a new line, the end, or after a second (the store is the source of truth).
-        match tokio::time::timeout(Duration::from_secs(1), live.recv()).await {
-            Ok(Ok(LogEvent::Line { .. })) | Ok(Ok(LogEvent::End)) | Ok(Err(RecvError::Lagged(_))) | Err(_) => {}
-            Ok(Err(RecvError::Closed)) => live = services.deployer.logs().subscribe(&id),
         }
     }
+    let _ = socket.send(Message::Close(None)).await;
 }

@@ -15,12 +15,11 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::{adapter, credentials, error_response};
-use crate::deploy::archive::MAX_UNPACKED;
 use crate::domain::UploadId;
 use crate::registry::{Adapter, AdmittedUpload, Credentials, Dispatcher, ErrorKind, ToolError};
 
 /// Largest archive accepted (its unpacked size has its own, equal, limit).
-pub const MAX_UPLOAD: u64 = MAX_UNPACKED;
+pub const MAX_UPLOAD: u64 = crate::registry::MAX_UPLOAD_BYTES;
 
 struct Form {
     upload: Option<UploadId>,

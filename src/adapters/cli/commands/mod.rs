@@ -3,7 +3,6 @@
 //! through the same client; nothing here decides what a user may do.
 
 mod account;
-mod admin;
 mod link;
 mod push;
 mod workdir;
@@ -28,7 +27,6 @@ fn json_arg() -> Arg {
 /// The hand-written commands, for the root command.
 pub fn commands() -> Vec<Command> {
     vec![
-        admin::command(crate::server::default_data_dir()),
         Command::new("push")
             .about("Deploy the current directory: detect, package, upload, build, and print the URL")
             .arg(dir_arg())
@@ -116,7 +114,6 @@ pub fn commands() -> Vec<Command> {
 pub async fn run(matches: &ArgMatches) -> Option<i32> {
     let (name, m) = matches.subcommand()?;
     Some(match name {
-        "admin" => admin::run(m).await,
         "push" => push::push(m).await,
         "watch" => push::watch(m).await,
         "login" => account::login(m).await,

@@ -12,11 +12,13 @@ pub mod logs;
 mod pipeline;
 mod reconcile;
 pub mod uploads;
+mod watch;
 
 pub use context::Prepared;
 pub use lifecycle::Source;
 pub use logs::{LogEvent, LogHub};
 pub use uploads::{UploadError, Uploads};
+pub use watch::{AppRuntime, RuntimeState};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -95,6 +97,8 @@ struct Inner {
     active: Mutex<HashMap<DeploymentId, CancellationToken>>,
     /// Archives waiting for the tool call that consumes them.
     uploads: Uploads,
+    /// What each app's serving container is doing, as the watcher last saw it.
+    runtime: Mutex<HashMap<crate::domain::AppId, AppRuntime>>,
 }
 
 /// The engine's handle; cheap to clone.
@@ -127,6 +131,7 @@ impl Deployer {
                 instance,
                 active: Mutex::default(),
                 uploads: Uploads::new(data_dir_uploads),
+                runtime: Mutex::default(),
             }),
         })
     }

@@ -4,9 +4,11 @@
 
 mod build;
 mod containers;
+mod events;
 
 pub use build::BuildEvent;
 pub use containers::{ContainerSpec, ManagedContainer};
+pub use events::{ContainerEvent, ContainerState};
 
 use bollard::Docker;
 use tokio::sync::OnceCell;

@@ -256,6 +256,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
     tasks.push(tokio::spawn(sweep_uploads(services.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(services.deployer.clone().watch(shutdown.clone())));
     let dispatcher = Dispatcher::new(Arc::new(crate::tools::registry()), services.clone());
     tasks.push(tokio::spawn(dispatcher.clone().run_schedules(shutdown.clone())));
     let listener = tokio::net::TcpListener::bind(opts.listen)

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::deploy::AppRuntime;
 use crate::domain::{App, HealthCheck, ResourceName, ResourceRef, RestartPolicy};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
@@ -106,12 +107,16 @@ pub struct AppView {
     pub app: App,
     /// The app's URL through the proxy.
     pub url: String,
+    /// What its serving container is doing (followed from Docker's events): running,
+    /// restarting, exited, oom_killed, removed (outside sh0) or unknown (Docker is away).
+    pub runtime: Option<AppRuntime>,
 }
 
 impl AppView {
     fn of(ctx: &ToolContext, app: App) -> Self {
         let url = ctx.services.settings.app_url(app.name.as_str());
-        Self { app, url }
+        let runtime = ctx.deployer().runtime_of(&app.id);
+        Self { app, url, runtime }
     }
 }
 

@@ -645,3 +645,37 @@ async fn global_names_reveal_nothing_more_and_domains_are_limited() {
         "nothing stored by the refusal"
     );
 }
+
+/// The account endpoints leave audit records like tool calls: sign-in, who-am-I, renewal
+/// and sign-out, each with its principal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_flows_are_audited() {
+    let server = Server::start();
+    let owner = setup_owner(&server, "owner@example.com").await;
+    let (status, _, _) = post(&server, "/api/v1/auth/refresh", None, Some(&owner.header()), json!({})).await;
+    assert_eq!(status, 200);
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/v1/auth/me", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, _, _) = post(&server, "/api/v1/auth/logout", None, Some(&owner.header()), json!({})).await;
+    assert_eq!(status, 204);
+    let user = owner.body["user"]["id"].as_str().unwrap().to_owned();
+    for (flow, principal) in [
+        ("auth_setup", format!("user:{user}")),
+        ("auth_refresh", format!("user:{user}")),
+        ("auth_me", "key:".to_owned()),
+        ("auth_logout", format!("user:{user}/")),
+    ] {
+        let records = audit_of(&server, flow).await;
+        assert!(
+            records
+                .iter()
+                .any(|r| r["outcome"] == "ok" && r["principal"].as_str().unwrap().starts_with(&principal)),
+            "{flow}: {records:?}"
+        );
+    }
+}

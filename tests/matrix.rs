@@ -112,6 +112,13 @@ fn expected(entry: &Value, c: &Caller) -> Outcome {
     }
     match entry["target"]["kind"].as_str().unwrap() {
         "server" if c.limited && entry["safety"] != "read" => Outcome::Forbidden,
+        // Server-wide views for administrators or about credentials would show other projects.
+        "server"
+            if c.limited
+                && (rank(entry["min_role"].as_str().unwrap()) >= rank("admin") || entry["min_scope"] == "admin") =>
+        {
+            Outcome::Forbidden
+        }
         "resource" if !c.reaches_a => Outcome::Hidden,
         _ => Outcome::Allowed,
     }
@@ -342,6 +349,20 @@ async fn every_tool_every_role_every_adapter() {
                     "REST {name} as {}: want {want:?}, got {got:?}: {body}",
                     c.label
                 ));
+            }
+            // Whatever a caller outside proj-a may call — listings, server-wide reads,
+            // its own account — shows nothing of proj-a: no project, app, domain or
+            // deployment of it, and no count that includes them.
+            if !c.reaches_a && got == Outcome::Allowed {
+                let text = body.to_string();
+                for secret in ["proj-a", "\"alpha\"", "alpha.example.invalid", fx.deployment.as_str()] {
+                    if text.contains(secret) {
+                        failures.push(format!("REST {name} as {}: shows {secret} of proj-a: {text}", c.label));
+                    }
+                }
+                if name == "system_info" && body["apps"].as_u64().is_some_and(|n| n > 0) {
+                    failures.push(format!("system_info as {}: counts proj-a's app: {text}", c.label));
+                }
             }
             if want == Outcome::Hidden {
                 // Not even the body differs from a resource that does not exist.

@@ -180,16 +180,11 @@ impl Deployer {
         let Ok(addr) = self.docker().host_port(container, app.port.unwrap_or(80)).await else {
             return;
         };
-        let deployment = app
-            .current_deployment
-            .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_default();
-        let routes = self.routes();
-        let current = routes.upstream_of(app.name.as_str());
-        let ours = current.as_ref().is_none_or(|u| u.deployment == deployment);
-        if ours && current.as_ref().is_none_or(|u| u.addr != addr) {
-            routes.set(
+        let Some((deployment, current)) = self.own_route(app) else {
+            return;
+        };
+        if current.is_none_or(|u| u.addr != addr) {
+            self.routes().set(
                 app.name.as_str(),
                 Target::Up(Arc::new(Upstream {
                     app: app.name.to_string(),
@@ -242,22 +237,25 @@ impl Deployer {
     /// Takes the app's route off its serving container (never off a deployment being
     /// swapped in).
     fn unroute(&self, app: &App) {
-        let deployment = app
-            .current_deployment
-            .as_ref()
-            .map(|d| d.to_string())
-            .unwrap_or_default();
-        let routes = self.routes();
-        if routes
-            .upstream_of(app.name.as_str())
-            .is_some_and(|u| u.deployment == deployment)
-        {
-            routes.set(
+        if let Some((_, Some(_))) = self.own_route(app) {
+            self.routes().set(
                 app.name.as_str(),
                 Target::Unavailable {
                     app: app.name.to_string(),
                 },
             );
         }
+    }
+
+    /// The app's current deployment id and its route's upstream, when the route serves that
+    /// deployment or nothing — the only routes the watcher may change. `None` while another
+    /// deployment is being swapped in.
+    fn own_route(&self, app: &App) -> Option<(String, Option<Arc<Upstream>>)> {
+        let deployment = app.current_deployment.as_ref()?.to_string();
+        let current = self.routes().upstream_of(app.name.as_str());
+        current
+            .as_ref()
+            .is_none_or(|u| u.deployment == deployment)
+            .then_some((deployment, current))
     }
 }

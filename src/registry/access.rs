@@ -6,15 +6,26 @@
 use serde_json::Value;
 
 use super::{Principal, ResourceKind, Safety, Target, ToolError, ToolMeta};
-use crate::domain::{DeploymentId, DomainName, ProjectId, ResourceRef};
+use crate::domain::{DeploymentId, DomainName, ProjectId, ResourceRef, Role, Scope};
 use crate::store::Store;
 
-/// Refuses a server-wide change to a key limited to one project. Like the permission
-/// check, it depends only on the tool, so it comes before the input is looked at.
+/// Refuses a key limited to one project what reaches beyond it: a server-wide change, and
+/// a server-wide view meant for administrators or for credentials (the audit log, users,
+/// keys, sessions), which would show other projects. Like the permission check, it
+/// depends only on the tool, so it comes before the input is looked at.
 pub(super) fn check_limit(principal: &Principal, meta: &ToolMeta) -> Result<(), ToolError> {
-    if meta.target == Target::Server && principal.access.only.is_some() && meta.safety != Safety::Read {
+    if meta.target != Target::Server || principal.access.only.is_none() {
+        return Ok(());
+    }
+    if meta.safety != Safety::Read {
         return Err(ToolError::forbidden(format!(
             "`{}` changes the whole server, and this key is limited to one project",
+            meta.name
+        )));
+    }
+    if meta.permission.min_role() >= Role::Admin || meta.permission.min_scope() == Scope::Admin {
+        return Err(ToolError::forbidden(format!(
+            "`{}` shows the whole server, and this key is limited to one project",
             meta.name
         )));
     }

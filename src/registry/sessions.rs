@@ -67,20 +67,38 @@ fn wrong_credentials() -> ToolError {
 }
 
 impl Dispatcher {
-    /// Runs an account flow and records it in the audit log (as the user it logged in, or
-    /// anonymous), whatever the outcome.
+    /// Runs an account flow and records it in the audit log (as the user it signed in, or
+    /// anonymous), whatever the outcome. Like dispatch, it fails closed: a flow whose record
+    /// cannot be written reports an error.
     fn audited(
         &self,
         flow: &'static str,
         args: Value,
         run: impl FnOnce() -> Result<IssuedSession, ToolError>,
     ) -> Result<IssuedSession, ToolError> {
+        self.audited_as(
+            flow,
+            args,
+            |r| r.as_ref().ok().map(|s| format!("user:{}", s.user.id)),
+            run,
+        )
+    }
+
+    /// [`Self::audited`] for any flow: `who` names the principal from the outcome.
+    fn audited_as<T>(
+        &self,
+        flow: &'static str,
+        args: Value,
+        who: impl FnOnce(&Result<T, ToolError>) -> Option<String>,
+        run: impl FnOnce() -> Result<T, ToolError>,
+    ) -> Result<T, ToolError> {
         let started = Instant::now();
         let result = run();
-        let (outcome, kind, principal) = match &result {
-            Ok(s) => ("ok", None, format!("user:{}", s.user.id)),
-            Err(e) => ("error", Some(e.kind.as_str()), "anonymous".to_owned()),
+        let (outcome, kind) = match &result {
+            Ok(_) => ("ok", None),
+            Err(e) => ("error", Some(e.kind.as_str())),
         };
+        let principal = who(&result).unwrap_or_else(|| "anonymous".to_owned());
         let at = now_rfc3339();
         let entry = AuditEntry {
             at: &at,
@@ -93,7 +111,7 @@ impl Dispatcher {
             duration_ms: started.elapsed().as_millis() as u64,
         };
         if let Err(e) = self.services().store.audit_append(&entry) {
-            tracing::error!(error = %e, flow, "audit append failed");
+            return Err(ToolError::internal(format!("audit append failed ({flow}): {e}")));
         }
         result
     }
@@ -255,6 +273,10 @@ impl Dispatcher {
     /// Swaps a refresh token for a new one and a new access token. A refresh token
     /// presented a second time ends its session.
     pub fn refresh(&self, refresh: &str) -> Result<IssuedSession, ToolError> {
+        self.audited("auth_refresh", json!({}), || self.refresh_inner(refresh))
+    }
+
+    fn refresh_inner(&self, refresh: &str) -> Result<IssuedSession, ToolError> {
         let store = &self.services().store;
         let fresh = random_token();
         let expires = rfc3339_after(REFRESH_TTL);
@@ -278,8 +300,14 @@ impl Dispatcher {
 
     /// Ends the session a refresh token or an access token belongs to. Idempotent.
     pub fn logout(&self, access: Option<&str>, refresh: Option<&str>) -> Result<(), ToolError> {
+        let claims = access.and_then(|a| self.services().session_keys.verify(a).ok());
+        let who = claims.as_ref().map(|c| format!("user:{}/{}", c.sub, c.sid));
+        self.audited_as("auth_logout", json!({}), |_| who, || self.logout_inner(claims, refresh))
+    }
+
+    fn logout_inner(&self, claims: Option<crate::auth::AccessClaims>, refresh: Option<&str>) -> Result<(), ToolError> {
         let store = &self.services().store;
-        if let Some(claims) = access.and_then(|a| self.services().session_keys.verify(a).ok())
+        if let Some(claims) = claims
             && let Ok(sid) = crate::domain::SessionId::try_from(claims.sid)
         {
             store.session_revoke(&sid)?;
@@ -298,6 +326,11 @@ impl Dispatcher {
     /// Who the credentials belong to: the user (if any), role, scope, reachable projects.
     pub fn me(&self, creds: &Credentials) -> Result<Value, ToolError> {
         let p = self.authenticate(creds)?;
+        let who = p.id.to_string();
+        self.audited_as("auth_me", json!({}), |_| Some(who), || self.me_inner(&p))
+    }
+
+    fn me_inner(&self, p: &super::Principal) -> Result<Value, ToolError> {
         let store = &self.services().store;
         let user = match &p.user {
             Some(u) => store.user_get(u)?.map(|u| UserView::from(&u)),

@@ -177,38 +177,13 @@ impl Store {
         Ok(())
     }
 
-    /// Appends log lines; returns the position after the last one.
+    /// Appends lines to a deployment's log; returns the next position.
     pub fn deployment_log_append(&self, id: &DeploymentId, lines: &[String]) -> StoreResult<i64> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut pos: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(pos) + 1, 0) FROM deployment_logs WHERE deployment_id = ?1",
-            [id.as_str()],
-            |r| r.get(0),
-        )?;
-        for line in lines {
-            tx.execute(
-                "INSERT INTO deployment_logs (deployment_id, pos, line) VALUES (?1, ?2, ?3)",
-                params![id.as_str(), pos, line],
-            )?;
-            pos += 1;
-        }
-        tx.commit()?;
-        Ok(pos)
+        super::log_append(self, "deployment_logs", "deployment_id", id.as_str(), lines)
     }
 
     /// Log lines from position `from` on (at most `limit`).
     pub fn deployment_log_read(&self, id: &DeploymentId, from: i64, limit: u32) -> StoreResult<Vec<LogLine>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT pos, line FROM deployment_logs WHERE deployment_id = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![id.as_str(), from, limit], |r| {
-            Ok(LogLine {
-                pos: r.get(0)?,
-                line: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::log_read(self, "deployment_logs", "deployment_id", id.as_str(), from, limit)
     }
 }

@@ -136,35 +136,11 @@ impl Store {
 
     /// Appends lines to a job's log; returns the next position.
     pub fn job_log_append(&self, id: &JobId, lines: &[String]) -> StoreResult<i64> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut pos: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(pos) + 1, 0) FROM job_logs WHERE job_id = ?1",
-            [id.as_str()],
-            |r| r.get(0),
-        )?;
-        for line in lines {
-            tx.execute(
-                "INSERT INTO job_logs (job_id, pos, line) VALUES (?1, ?2, ?3)",
-                params![id.as_str(), pos, line],
-            )?;
-            pos += 1;
-        }
-        tx.commit()?;
-        Ok(pos)
+        super::log_append(self, "job_logs", "job_id", id.as_str(), lines)
     }
 
     /// Log lines from position `from` on (at most `limit`).
     pub fn job_log_read(&self, id: &JobId, from: i64, limit: u32) -> StoreResult<Vec<LogLine>> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT pos, line FROM job_logs WHERE job_id = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3")?;
-        let rows = stmt.query_map(params![id.as_str(), from, limit], |r| {
-            Ok(LogLine {
-                pos: r.get(0)?,
-                line: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        super::log_read(self, "job_logs", "job_id", id.as_str(), from, limit)
     }
 }

@@ -133,6 +133,49 @@ fn unique_conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreEr
 }
 
 /// Reads a typed value stored as text, reporting corruption rather than panicking.
+/// Appends numbered lines to a log table (`deployment_logs`, `job_logs`: columns `<key>`,
+/// `pos`, `line`) in one transaction; returns the next position.
+fn log_append(store: &Store, table: &'static str, key: &'static str, id: &str, lines: &[String]) -> StoreResult<i64> {
+    let mut conn = store.conn();
+    let tx = conn.transaction()?;
+    let mut pos: i64 = tx.query_row(
+        &format!("SELECT COALESCE(MAX(pos) + 1, 0) FROM {table} WHERE {key} = ?1"),
+        [id],
+        |r| r.get(0),
+    )?;
+    for line in lines {
+        tx.execute(
+            &format!("INSERT INTO {table} ({key}, pos, line) VALUES (?1, ?2, ?3)"),
+            rusqlite::params![id, pos, line],
+        )?;
+        pos += 1;
+    }
+    tx.commit()?;
+    Ok(pos)
+}
+
+/// Lines of a log table from position `from` on (at most `limit`).
+fn log_read(
+    store: &Store,
+    table: &'static str,
+    key: &'static str,
+    id: &str,
+    from: i64,
+    limit: u32,
+) -> StoreResult<Vec<LogLine>> {
+    let conn = store.conn();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT pos, line FROM {table} WHERE {key} = ?1 AND pos >= ?2 ORDER BY pos LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params![id, from, limit], |r| {
+        Ok(LogLine {
+            pos: r.get(0)?,
+            line: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn parse_col<T: TryFrom<String, Error = String>>(s: String) -> StoreResult<T> {
     T::try_from(s).map_err(StoreError::Corrupt)
 }

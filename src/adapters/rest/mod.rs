@@ -6,6 +6,7 @@
 
 mod auth;
 mod openapi;
+mod openapi_auth;
 mod stream;
 mod upload;
 

@@ -15,7 +15,8 @@ fn error_schema() -> Value {
                 "required": ["kind", "message"],
                 "properties": {
                     "kind": { "type": "string", "enum": ["invalid_input", "unauthenticated", "forbidden", "not_found",
-                              "conflict", "confirmation_required", "unprocessable", "unavailable", "internal"] },
+                              "conflict", "confirmation_required", "unprocessable", "unavailable", "internal",
+                              "rate_limited", "second_factor_required"] },
                     "message": { "type": "string" },
                     "confirm": { "type": "string", "description": "For confirmation_required: the value to pass as confirm." }
                 }
@@ -114,6 +115,9 @@ pub fn openapi_document(registry: &Registry) -> Value {
                 "401": err }
         } }),
     );
+    for (path, item) in super::openapi_auth::paths() {
+        paths.insert(path.into(), item);
+    }
     json!({
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

@@ -110,6 +110,10 @@ fn expected(entry: &Value, c: &Caller) -> Outcome {
     if c.role < rank(entry["min_role"].as_str().unwrap()) || c.scope < rank(entry["min_scope"].as_str().unwrap()) {
         return Outcome::Forbidden;
     }
+    if c.limited && entry["permission"].as_str().unwrap().starts_with("jobs_") {
+        // Schedules and jobs are the user's across projects.
+        return Outcome::Forbidden;
+    }
     match entry["target"]["kind"].as_str().unwrap() {
         "server" if c.limited && entry["safety"] != "read" => Outcome::Forbidden,
         // Server-wide views for administrators or about credentials would show other projects.

@@ -115,6 +115,37 @@ async fn a_schedule_acts_as_its_owner_with_the_owners_current_role() {
     assert!(detail["log"].to_string().contains("project_update"), "{detail}");
     let (_, project) = owner.call(&server, "project_get", json!({"project": "p"}), false).await;
     assert_eq!(project["description"], "ticked", "{project}");
+    // A run's log keeps the shape of the result, never its values (results can hold keys).
+    assert!(!detail["log"].to_string().contains("ticked"), "{detail}");
+    // Others who see it (the owner of the server) may stop it, but not change what it does:
+    // it acts as its owner.
+    let (status, body) = owner
+        .call(
+            &server,
+            "schedule_update",
+            json!({"schedule": "tick", "args": {"project": "p"}}),
+            true,
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = owner
+        .call(
+            &server,
+            "schedule_update",
+            json!({"schedule": "tick", "enabled": false}),
+            true,
+        )
+        .await;
+    assert_eq!((status, body["enabled"].clone()), (200, json!(false)), "{body}");
+    let (status, body) = dev
+        .call(
+            &server,
+            "schedule_update",
+            json!({"schedule": "tick", "enabled": true}),
+            true,
+        )
+        .await;
+    assert_eq!((status, body["enabled"].clone()), (200, json!(true)), "{body}");
     // Audited as the developer, via the schedule, through the schedule adapter.
     let (_, audit) = server
         .call("audit_list", json!({"tool": "project_update", "limit": 5}))

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
+/// Directory levels a walk enters.
+const MAX_DEPTH: usize = 64;
+
 /// What one entry of a walk is (links are reported, never followed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
@@ -135,7 +138,8 @@ fn walk_into(
             size: meta.len(),
             mode: meta.permissions().mode(),
         });
-        if kind == EntryKind::Dir && !skip_dir(&name.to_string_lossy()) {
+        // Deeper than any real project: not entered (each level holds a descriptor open).
+        if kind == EntryKind::Dir && rel.components().count() < MAX_DEPTH && !skip_dir(&name.to_string_lossy()) {
             let sub = entry.open_dir()?;
             walk_into(&sub, rel, skip_dir, limit, out)?;
         }

@@ -36,7 +36,7 @@ pub enum ArchiveError {
     DanglingLink(String),
     #[error("the archive entry `{0}` is of a kind sh0 does not unpack (device, fifo)")]
     UnsupportedEntry(String),
-    #[error("the archive has more than {MAX_FILES} files")]
+    #[error("the archive has more than {MAX_FILES} files and directories")]
     TooManyFiles,
     #[error("the archive unpacks to more than {} MB", MAX_UNPACKED / 1024 / 1024)]
     TooLarge,
@@ -90,6 +90,9 @@ fn clean_relative(name: &str) -> Option<PathBuf> {
     Some(out)
 }
 
+/// Linux's "too many levels of symbolic links".
+const ELOOP: i32 = 40;
+
 /// Maps an I/O error at archive entry `raw` to what the user is told. cap-std answers
 /// `PermissionDenied` when a path would lead outside the root, and the kernel `ELOOP` for
 /// a cycle of links: both mean the entry tried to escape.
@@ -97,7 +100,7 @@ fn at(raw: &str) -> impl Fn(io::Error) -> ArchiveError + '_ {
     move |e| match e.kind() {
         io::ErrorKind::PermissionDenied => ArchiveError::Escapes(raw.to_owned()),
         io::ErrorKind::AlreadyExists => ArchiveError::Corrupt(format!("`{raw}` appears twice in the archive")),
-        _ if e.raw_os_error() == Some(40) => ArchiveError::Escapes(raw.to_owned()),
+        _ if e.raw_os_error() == Some(ELOOP) => ArchiveError::Escapes(raw.to_owned()),
         _ => ArchiveError::Io(format!("{raw}: {e}")),
     }
 }
@@ -227,7 +230,11 @@ fn extract_tar(reader: impl Read, root: &Dir, budget: &mut Budget, links: &mut L
         }
         let kind = entry.header().entry_type();
         match kind {
-            tar::EntryType::Directory => root.create_dir_all(&rel).map_err(at(&raw))?,
+            tar::EntryType::Directory => {
+                // Directories count too: a stream of directory headers is an inode bomb.
+                budget.add_file()?;
+                root.create_dir_all(&rel).map_err(at(&raw))?
+            }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 budget.add_file()?;
                 let mode = entry.header().mode().unwrap_or(0o644);
@@ -288,6 +295,7 @@ fn extract_zip(archive: &Path, root: &Dir, budget: &mut Budget, links: &mut Link
         }
         let mode = file.unix_mode().unwrap_or(0o644);
         if file.is_dir() {
+            budget.add_file()?;
             root.create_dir_all(&rel).map_err(at(&raw))?;
         } else if mode & 0o170000 == 0o120000 {
             let mut target = String::new();

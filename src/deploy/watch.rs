@@ -6,8 +6,9 @@
 //! sh0 subscribes again and re-syncs every app from Docker's state; a re-sync also runs
 //! every 30 s as a fallback.
 //!
-//! The watcher never takes a route from a deployment that is being swapped in: it only
-//! re-points a route that already serves the app's current deployment (or serves none).
+//! The watcher never takes a route from a deployment that is being swapped in, nor brings
+//! back an app being deleted: it changes a route only if, atomically with the change, the
+//! route still serves the app's current deployment (or serves nothing, a 503).
 
 use futures::StreamExt;
 use schemars::JsonSchema;
@@ -180,18 +181,23 @@ impl Deployer {
         let Ok(addr) = self.docker().host_port(container, app.port.unwrap_or(80)).await else {
             return;
         };
-        let Some((deployment, current)) = self.own_route(app) else {
+        let Some(deployment) = app.current_deployment.as_ref().map(|d| d.to_string()) else {
             return;
         };
-        if current.is_none_or(|u| u.addr != addr) {
-            self.routes().set(
-                app.name.as_str(),
-                Target::Up(Arc::new(Upstream {
-                    app: app.name.to_string(),
-                    deployment,
-                    addr,
-                })),
-            );
+        let target = Target::Up(Arc::new(Upstream {
+            app: app.name.to_string(),
+            deployment: deployment.clone(),
+            addr,
+        }));
+        let moved = self.routes().set_if(
+            app.name.as_str(),
+            |current| match current {
+                Target::Up(u) => u.deployment == deployment && u.addr != addr,
+                Target::Unavailable { .. } => true,
+            },
+            target,
+        );
+        if moved {
             tracing::info!(app = %app.name, %addr, "the serving container is back: routed to its address");
         }
         self.set_runtime(&app.id, RuntimeState::Running, "running");
@@ -237,25 +243,15 @@ impl Deployer {
     /// Takes the app's route off its serving container (never off a deployment being
     /// swapped in).
     fn unroute(&self, app: &App) {
-        if let Some((_, Some(_))) = self.own_route(app) {
-            self.routes().set(
-                app.name.as_str(),
-                Target::Unavailable {
-                    app: app.name.to_string(),
-                },
-            );
-        }
-    }
-
-    /// The app's current deployment id and its route's upstream, when the route serves that
-    /// deployment or nothing — the only routes the watcher may change. `None` while another
-    /// deployment is being swapped in.
-    fn own_route(&self, app: &App) -> Option<(String, Option<Arc<Upstream>>)> {
-        let deployment = app.current_deployment.as_ref()?.to_string();
-        let current = self.routes().upstream_of(app.name.as_str());
-        current
-            .as_ref()
-            .is_none_or(|u| u.deployment == deployment)
-            .then_some((deployment, current))
+        let Some(deployment) = app.current_deployment.as_ref().map(|d| d.to_string()) else {
+            return;
+        };
+        self.routes().set_if(
+            app.name.as_str(),
+            |current| matches!(current, Target::Up(u) if u.deployment == deployment),
+            Target::Unavailable {
+                app: app.name.to_string(),
+            },
+        );
     }
 }

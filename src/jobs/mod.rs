@@ -124,6 +124,11 @@ impl JobHandle {
         self.cancel.cancelled().await
     }
 
+    /// Whether someone asked the job to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     pub fn log(&self, line: impl Into<String>) {
         if let Err(e) = self.jobs.store.job_log_append(&self.row.id, &[line.into()]) {
             tracing::warn!(job = %self.row.id, error = %e, "could not append to the job log");

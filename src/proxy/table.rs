@@ -129,6 +129,22 @@ impl RoutingTable {
         previous
     }
 
+    /// Points the app at `target` only if `keep(current)` holds for its current target,
+    /// atomically with the check (a swap in between cannot be overwritten). An app with no
+    /// entry (removed) is left alone. Returns whether it changed.
+    pub fn set_if(&self, app: &str, keep: impl FnOnce(&Target) -> bool, target: Target) -> bool {
+        let mut changed = false;
+        self.update(|r| {
+            if let Some(current) = r.apps.get_mut(app)
+                && keep(current)
+            {
+                *current = target;
+                changed = true;
+            }
+        });
+        changed
+    }
+
     /// Removes the app; returns its upstream, if it had one.
     pub fn remove(&self, app: &str) -> Option<Arc<Upstream>> {
         let mut previous = None;

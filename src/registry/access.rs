@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Principal, ResourceKind, Safety, Target, ToolError, ToolMeta};
+use super::{Permission, Principal, ResourceKind, Safety, Target, ToolError, ToolMeta};
 use crate::domain::{DeploymentId, DomainName, ProjectId, ResourceRef, Role, Scope};
 use crate::store::Store;
 
@@ -14,7 +14,17 @@ use crate::store::Store;
 /// keys, sessions), which would show other projects. Like the permission check, it
 /// depends only on the tool, so it comes before the input is looked at.
 pub(super) fn check_limit(principal: &Principal, meta: &ToolMeta) -> Result<(), ToolError> {
-    if meta.target != Target::Server || principal.access.only.is_none() {
+    if principal.access.only.is_none() {
+        return Ok(());
+    }
+    if matches!(meta.permission, Permission::JobsRead | Permission::JobsWrite) {
+        // Schedules and jobs belong to the user, across projects.
+        return Err(ToolError::forbidden(format!(
+            "`{}` reaches your schedules and jobs in every project, and this key is limited to one project",
+            meta.name
+        )));
+    }
+    if meta.target != Target::Server {
         return Ok(());
     }
     if meta.safety != Safety::Read {

@@ -6,6 +6,24 @@ use serde_json::Value;
 
 const MAX_AUDIT_STRING: usize = 256;
 
+/// Whether `args` gives a value to a property whose schema is marked `writeOnly`.
+pub fn holds_write_only(args: &Value, schema: &Value) -> bool {
+    if schema.get("writeOnly") == Some(&Value::Bool(true)) {
+        return true;
+    }
+    match args {
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            let sub = schema.get("properties").and_then(|p| p.get(k)).unwrap_or(&Value::Null);
+            holds_write_only(v, sub)
+        }),
+        Value::Array(items) => {
+            let sub = schema.get("items").unwrap_or(&Value::Null);
+            items.iter().any(|v| holds_write_only(v, sub))
+        }
+        _ => false,
+    }
+}
+
 pub fn redact(args: &Value, schema: &Value) -> Value {
     if schema.get("writeOnly") == Some(&Value::Bool(true)) {
         return Value::String("[redacted]".into());

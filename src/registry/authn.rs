@@ -100,7 +100,7 @@ fn by_key(services: &Services, token: &str) -> Result<Principal, ToolError> {
 }
 
 /// A schedule acts as its owner with the owner's current role (demote the user and the
-/// schedule is demoted too), never beyond the scope it was created with. A stopped
+/// schedule is demoted too), never beyond the role and scope of the credential that made it. A stopped
 /// schedule, or one whose owner is gone, cannot act at all.
 fn by_schedule(services: &Services, id: &ScheduleId) -> Result<Principal, ToolError> {
     let refused = |why: &str| ToolError::new(super::ErrorKind::Unauthenticated, why);
@@ -115,14 +115,16 @@ fn by_schedule(services: &Services, id: &ScheduleId) -> Result<Principal, ToolEr
     let Some(owner) = services.store.user_get(&schedule.owner_id)? else {
         return Err(refused("the schedule's owner was removed"));
     };
+    // Never more than the credential that made it, never more than the owner now.
+    let role = owner.role.min(schedule.role);
     Ok(Principal {
-        access: access_for(services, Some(&owner.id), owner.role)?,
+        access: access_for(services, Some(&owner.id), role)?,
         id: PrincipalId::Schedule {
             schedule: schedule.id,
             user: owner.id.clone(),
         },
         user: Some(owner.id),
-        role: owner.role,
+        role,
         scope: schedule.scope,
         must_enrol_2fa: false,
     })

@@ -22,8 +22,6 @@ use crate::store::ScheduleRow;
 const TICK: Duration = Duration::from_millis(500);
 /// A run this late is a missed run (said in its log).
 const LATE: time::Duration = time::Duration::seconds(30);
-/// How much of a tool's result a run's log keeps.
-const RESULT_IN_LOG: usize = 2000;
 
 impl Dispatcher {
     /// Runs due schedules until `shutdown`.
@@ -89,18 +87,19 @@ impl Dispatcher {
         }
         job.log(format!("calling {} as the schedule `{}`", schedule.tool, schedule.name));
         let creds = Credentials::Schedule(schedule.id.clone());
-        let call = self.dispatch(&creds, Adapter::Schedule, &schedule.tool, schedule.args.clone());
-        let result = tokio::select! {
-            r = call => r,
-            _ = job.cancelled() => {
-                job.log("cancelled");
-                job.finish(JobStatus::Cancelled, Some("cancelled"));
-                return;
-            }
-        };
+        // The call runs to its end (and to its audit record) even when the job is cancelled
+        // meanwhile: a tool call is never cut off half-way.
+        let result = self
+            .dispatch(&creds, Adapter::Schedule, &schedule.tool, schedule.args.clone())
+            .await;
+        if job.is_cancelled() {
+            job.log("a cancellation was asked for while the call ran; the call was not interrupted");
+        }
         match result {
             Ok(v) => {
-                job.log(format!("ok: {}", summary(&v)));
+                // Only the shape of the result: it may hold what must not sit in a log (a new
+                // key, a revealed value); job logs are readable by more than its owner.
+                job.log(format!("ok: {}", shape(&v)));
                 job.finish(JobStatus::Succeeded, None);
             }
             Err(e) => {
@@ -120,11 +119,11 @@ impl Dispatcher {
     }
 }
 
-fn summary(v: &Value) -> String {
-    let text = v.to_string();
-    if text.len() <= RESULT_IN_LOG {
-        return text;
+/// The top-level fields of a result, without their values.
+fn shape(v: &Value) -> String {
+    match v {
+        Value::Object(m) => format!("{{{}}}", m.keys().cloned().collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!("{} items", a.len()),
+        _ => "a value".into(),
     }
-    let cut: String = text.chars().take(RESULT_IN_LOG).collect();
-    format!("{cut}... ({} bytes in all)", text.len())
 }

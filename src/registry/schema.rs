@@ -97,6 +97,11 @@ impl ToolDescriptor {
         super::audit::redact(args, self.input_schema())
     }
 
+    /// Whether `args` gives a value to a secret (write-only) input.
+    pub fn holds_secret(&self, args: &Value) -> bool {
+        super::audit::holds_write_only(args, self.input_schema())
+    }
+
     /// Whether the caller could make this call now: its permission, a pending 2FA
     /// enrolment, a limited key's reach and the project the arguments name — what dispatch
     /// checks before running a tool (for tools that arrange a call for later).

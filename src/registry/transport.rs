@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::dispatch::csrf_missing;
-use super::{Adapter, Credentials, Dispatcher, Principal, PrincipalId, ToolError};
+use super::{Adapter, Credentials, Dispatcher, Principal, ToolError};
 use crate::domain::{DeploymentId, UploadId};
 
 /// The largest archive an upload endpoint accepts (its unpacked size has the same limit).
@@ -19,20 +19,37 @@ pub const MAX_UPLOAD_BYTES: u64 = crate::deploy::archive::MAX_UNPACKED;
 pub const UPLOAD_CONSUMERS: &[&str] = &["app_deploy", "project_check"];
 
 /// An admitted upload: write the archive to `path`, then name `id` in the tool call.
-#[derive(Debug)]
+/// Dropped before [`AdmittedUpload::keep`] (a failed or abandoned transfer, a client that
+/// went away), it is discarded at once, so it holds no quota.
 pub struct AdmittedUpload {
     pub id: UploadId,
     pub path: PathBuf,
+    deployer: Option<crate::deploy::Deployer>,
+}
+
+impl AdmittedUpload {
+    /// The transfer is complete: the upload waits for its tool call.
+    pub fn keep(mut self) -> UploadId {
+        self.deployer = None;
+        self.id.clone()
+    }
+}
+
+impl Drop for AdmittedUpload {
+    fn drop(&mut self) {
+        if let Some(d) = self.deployer.take() {
+            d.uploads().discard(&self.id);
+        }
+    }
 }
 
 impl Principal {
     /// Who the caller is as an account (uploads and per-user limits are counted by it): the user (through any of their keys or sessions), or the
     /// credential itself for the bootstrap key, which belongs to nobody.
     pub fn account_key(&self) -> String {
-        match (&self.user, &self.id) {
-            (Some(u), _) => format!("user:{u}"),
-            (None, id @ PrincipalId::Key(_)) => id.to_string(),
-            (None, id) => id.to_string(),
+        match &self.user {
+            Some(u) => format!("user:{u}"),
+            None => self.id.to_string(),
         }
     }
 }
@@ -81,7 +98,11 @@ impl Dispatcher {
                     }
                     other => ToolError::internal(other),
                 })?;
-            Ok(AdmittedUpload { id, path })
+            Ok(AdmittedUpload {
+                id,
+                path,
+                deployer: Some(self.services().deployer.clone()),
+            })
         })();
         let mut audited = json!({ "for": tool });
         if let (Value::Object(m), Value::Object(a)) = (&mut audited, &args) {
@@ -90,18 +111,9 @@ impl Dispatcher {
         if let Ok(u) = &result {
             audited["upload"] = json!(u.id);
         }
-        if let Err(e) = self.record(&principal, adapter, "upload", &audited, &result, started) {
-            if let Ok(u) = &result {
-                self.discard_upload(&u.id);
-            }
-            return Err(e);
-        }
+        // On a failed record the admitted upload is dropped, and with it discarded.
+        self.record(&principal, adapter, "upload", &audited, &result, started)?;
         result
-    }
-
-    /// Gives up an admitted upload (its transfer failed, or nothing consumed it).
-    pub fn discard_upload(&self, id: &UploadId) {
-        self.services().deployer.uploads().discard(id);
     }
 
     /// Admits a stream of `tool`'s data (a WebSocket): a browser session must come from

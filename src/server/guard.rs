@@ -88,8 +88,13 @@ fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
 
 /// The middleware.
 pub async fn check(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
+    // HTTP/2 names the host in the request target (`:authority`), not in a header.
+    let authority = req.uri().authority().map(|a| a.to_string());
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(authority.as_deref());
     match host {
         Some(h) if guard.allows_host(h) => {}
         _ => {

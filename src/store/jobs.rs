@@ -7,6 +7,9 @@ use serde::Serialize;
 use super::{LogLine, Store, StoreResult, parse_col};
 use crate::domain::{JobId, JobKind, JobStatus, UserId, now_rfc3339};
 
+/// Jobs kept per target (the newest; older ones are pruned as new ones start).
+pub const KEEP_PER_TARGET: u32 = 200;
+
 const COLUMNS: &str = "id, kind, target, status, principal, user_id, error, created_at, started_at, finished_at";
 
 /// A job as stored and shown.
@@ -68,7 +71,15 @@ impl Store {
             started_at: Some(now),
             finished_at: None,
         };
-        self.conn().execute(
+        let conn = self.conn();
+        // A target keeps its newest jobs (a schedule running every second would otherwise
+        // grow the store without end); their logs go with them.
+        conn.execute(
+            "DELETE FROM jobs WHERE target = ?1 AND status NOT IN ('queued', 'running') AND id NOT IN \
+             (SELECT id FROM jobs WHERE target = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
+            params![target, KEEP_PER_TARGET - 1],
+        )?;
+        conn.execute(
             &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, NULL)"),
             params![
                 row.id.as_str(),

@@ -225,6 +225,7 @@ const MIGRATIONS: &[&str] = &[
         id              TEXT PRIMARY KEY,
         name            TEXT NOT NULL UNIQUE,
         owner_id        TEXT NOT NULL,
+        role            TEXT NOT NULL,
         scope           TEXT NOT NULL,
         cron            TEXT NOT NULL,
         timezone        TEXT NOT NULL,

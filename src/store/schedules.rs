@@ -3,10 +3,10 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
-use crate::domain::{ResourceName, ScheduleId, Scope, UserId, now_rfc3339};
+use crate::domain::{ResourceName, Role, ScheduleId, Scope, UserId, now_rfc3339};
 
 const COLUMNS: &str = "id, name, owner_id, scope, cron, timezone, tool, args, enabled, disabled_reason, \
-                       next_run_at, last_run_at, created_at, updated_at";
+                       next_run_at, last_run_at, created_at, updated_at, role";
 
 #[derive(Debug, Clone)]
 pub struct ScheduleRow {
@@ -16,6 +16,9 @@ pub struct ScheduleRow {
     pub owner_id: UserId,
     /// The scope of the credential that created it: its runs never exceed it.
     pub scope: Scope,
+    /// The role of the credential that created it (a key may carry less than its user):
+    /// its runs never exceed it either.
+    pub role: Role,
     pub cron: String,
     pub timezone: String,
     pub tool: String,
@@ -47,6 +50,7 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<ScheduleRow>> {
             last_run_at: r.get(11)?,
             created_at: r.get(12)?,
             updated_at: r.get(13)?,
+            role: parse_col(r.get(14)?)?,
         })
     };
     Ok(build())
@@ -56,7 +60,7 @@ impl Store {
     pub fn schedule_insert(&self, s: &ScheduleRow) -> StoreResult<()> {
         self.conn()
             .execute(
-                &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                 params![
                     s.id.as_str(),
                     s.name.as_str(),
@@ -71,7 +75,8 @@ impl Store {
                     s.next_run_at,
                     s.last_run_at,
                     s.created_at,
-                    s.updated_at
+                    s.updated_at,
+                    s.role.as_str()
                 ],
             )
             .map_err(|e| unique_conflict(e, || format!("a schedule named `{}` already exists", s.name)))?;
@@ -141,6 +146,16 @@ impl Store {
                 id_or_name.chars().take(80).collect::<String>()
             ))
         })
+    }
+
+    /// How many schedules a user owns.
+    pub fn schedule_count(&self, owner: &UserId) -> StoreResult<usize> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM schedules WHERE owner_id = ?1",
+            [owner.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub fn schedule_list(&self) -> StoreResult<Vec<ScheduleRow>> {

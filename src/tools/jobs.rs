@@ -146,7 +146,8 @@ impl Tool for JobCancel {
         ToolMeta {
             name: "job_cancel",
             title: "Cancel a job",
-            description: "Ask a running job to stop; it ends as cancelled. A job that already ended is left as it was.",
+            description: "Ask a running job to stop. A tool call a job is making is never cut off half-way (its \
+                          log says the cancellation came too late); a job that already ended is left as it was.",
             safety: Safety::Write,
             permission: Permission::JobsWrite,
             target: Target::Server,

@@ -14,6 +14,9 @@ use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{JobRow, ScheduleRow};
 
+/// Schedules one user may have.
+pub const MAX_PER_USER: usize = 20;
+
 pub struct ScheduleCreate;
 pub struct ScheduleList;
 pub struct ScheduleGet;
@@ -171,7 +174,7 @@ fn check_call(ctx: &ToolContext, tool: &str, args: &Value) -> Result<(), ToolErr
     }
     desc.validate(args)
         .map_err(|e| ToolError::invalid(format!("args: {e}")))?;
-    if desc.redact(args) != *args {
+    if desc.holds_secret(args) {
         return Err(ToolError::invalid(
             "args: a schedule cannot hold a secret (a write-only argument); store secrets where sh0 seals them",
         ));
@@ -199,7 +202,7 @@ impl Tool for ScheduleCreate {
                           seconds first) in a time zone, as you: each run has your role at that time, within the \
                           scope of the credential you use now. You must be able to make the call yourself. \
                           Destructive tools and secret arguments cannot be scheduled. A run missed while sh0 was \
-                          down happens once when it is back. Each run is a job (job_list).",
+                          down happens once when it is back. Each run is a job (job_list). At most 20 per user.",
             safety: Safety::Write,
             permission: Permission::JobsWrite,
             target: Target::Server,
@@ -211,6 +214,11 @@ impl Tool for ScheduleCreate {
 
     async fn call(&self, ctx: &ToolContext, input: ScheduleCreateInput) -> Result<ScheduleView, ToolError> {
         let owner = ctx.principal.user()?.clone();
+        if ctx.store().schedule_count(&owner)? >= MAX_PER_USER {
+            return Err(ToolError::conflict(format!(
+                "you have {MAX_PER_USER} schedules, the most a user may have: delete one first"
+            )));
+        }
         let timezone = input.timezone.unwrap_or_else(|| "UTC".into());
         let spec = CronSpec::parse(&input.cron, &timezone).map_err(ToolError::invalid)?;
         let args = Value::Object(input.args.unwrap_or_default());
@@ -222,6 +230,7 @@ impl Tool for ScheduleCreate {
             name: input.name,
             owner_id: owner,
             scope: ctx.principal.scope,
+            role: ctx.principal.role,
             cron: input.cron.trim().to_owned(),
             timezone,
             tool: input.tool,
@@ -308,8 +317,9 @@ impl Tool for ScheduleUpdate {
         ToolMeta {
             name: "schedule_update",
             title: "Change a schedule",
-            description: "Change a schedule's expression, time zone or arguments, or stop or start it. The call it \
-                          makes is checked again against what its owner may do.",
+            description: "Change a schedule's expression, time zone or arguments, or stop or start it (only its \
+                          owner; admins may stop anyone's). The call it makes is checked again against what you may \
+                          do.",
             safety: Safety::Write,
             permission: Permission::JobsWrite,
             target: Target::Server,
@@ -321,6 +331,16 @@ impl Tool for ScheduleUpdate {
 
     async fn call(&self, ctx: &ToolContext, input: ScheduleUpdateInput) -> Result<ScheduleView, ToolError> {
         let mut s = find(ctx, &input.schedule)?;
+        // A schedule acts as its owner: only they change what it does or start it again.
+        // Others who may see it (admins) may stop it.
+        let owner = ctx.principal.user.as_ref() == Some(&s.owner_id);
+        let only_stops =
+            input.cron.is_none() && input.timezone.is_none() && input.args.is_none() && input.enabled == Some(false);
+        if !owner && !only_stops {
+            return Err(ToolError::forbidden(
+                "a schedule acts as its owner: only its owner can change it or start it again (you may stop it)",
+            ));
+        }
         if let Some(cron) = input.cron {
             s.cron = cron.trim().to_owned();
         }

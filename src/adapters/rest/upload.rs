@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::{adapter, credentials, error_response};
-use crate::domain::UploadId;
 use crate::registry::{Adapter, AdmittedUpload, Credentials, Dispatcher, ErrorKind, ToolError};
 
 /// Largest archive accepted (its unpacked size has its own, equal, limit).
 pub const MAX_UPLOAD: u64 = crate::registry::MAX_UPLOAD_BYTES;
 
 struct Form {
-    upload: Option<UploadId>,
+    /// The received archive; dropped without `keep`, it is discarded.
+    upload: Option<AdmittedUpload>,
     name: Option<String>,
     port: Option<String>,
     project: Option<String>,
@@ -58,8 +58,10 @@ pub async fn stage(
         Ok(a) => a,
         Err(e) => return error_response(&e),
     };
-    match read_form(&d, multipart, admitted).await {
-        Ok(Form { upload: Some(id), .. }) => (StatusCode::CREATED, axum::Json(json!({ "upload": id }))).into_response(),
+    match read_form(multipart, admitted).await {
+        Ok(Form { upload: Some(u), .. }) => {
+            (StatusCode::CREATED, axum::Json(json!({ "upload": u.keep() }))).into_response()
+        }
         Ok(Form { .. }) => error_response(&ToolError::invalid(
             "the multipart field `file` (the archive) is missing",
         )),
@@ -92,15 +94,13 @@ async fn handle(d: Dispatcher, headers: HeaderMap, multipart: Multipart, app: Op
         Ok(a) => a,
         Err(e) => return error_response(&e),
     };
-    let form = match read_form(&d, multipart, admitted).await {
+    let form = match read_form(multipart, admitted).await {
         Ok(f) => f,
         Err(e) => return error_response(&e),
     };
-    let staged = form.upload.clone();
+    // The upload lives as long as the call (a client that goes away drops it, and it is
+    // discarded); app_deploy takes it over.
     let result = deploy(&d, &creds, adapter(&headers), form, app).await;
-    if let Some(id) = staged {
-        d.discard_upload(&id);
-    }
     match result {
         Ok(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
         Err(e) => error_response(&e),
@@ -153,7 +153,7 @@ async fn deploy(
             creds,
             via,
             "app_deploy",
-            json!({ "app": app_id, "upload": upload.as_str(), "triggered_by": trigger }),
+            json!({ "app": app_id, "upload": upload.id.as_str(), "triggered_by": trigger }),
         )
         .await;
     match deployed {
@@ -197,33 +197,32 @@ async fn ensure_default_project(d: &Dispatcher, creds: &Credentials, via: Adapte
     }
 }
 
-/// Reads the form, streaming `file` into the admitted upload, which is discarded on any
-/// error or when the form has no file.
-async fn read_form(d: &Dispatcher, multipart: Multipart, admitted: AdmittedUpload) -> Result<Form, ToolError> {
+/// Reads the form, streaming `file` into the admitted upload; without a file, or on any
+/// error, the upload is dropped and so discarded.
+async fn read_form(multipart: Multipart, admitted: AdmittedUpload) -> Result<Form, ToolError> {
     let mut form = Form {
         upload: None,
         name: None,
         port: None,
         project: None,
     };
-    let id = admitted.id.clone();
-    let read = read_fields(multipart, &admitted, &mut form).await;
-    if read.is_err() || form.upload.is_none() {
-        d.discard_upload(&id);
-    }
-    read.map(|()| form)
+    read_fields(multipart, admitted, &mut form).await.map(|()| form)
 }
 
-async fn read_fields(mut multipart: Multipart, admitted: &AdmittedUpload, form: &mut Form) -> Result<(), ToolError> {
+async fn read_fields(mut multipart: Multipart, admitted: AdmittedUpload, form: &mut Form) -> Result<(), ToolError> {
+    let mut admitted = Some(admitted);
     let bad = |e: axum::extract::multipart::MultipartError| ToolError::invalid(format!("bad multipart body: {e}"));
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" if form.upload.is_none() => {
+                let Some(upload) = admitted.take() else {
+                    continue;
+                };
                 let mut out = tokio::fs::OpenOptions::new()
                     .write(true)
                     .truncate(true)
-                    .open(&admitted.path)
+                    .open(&upload.path)
                     .await
                     .map_err(ToolError::internal)?;
                 let mut size: u64 = 0;
@@ -238,7 +237,7 @@ async fn read_fields(mut multipart: Multipart, admitted: &AdmittedUpload, form: 
                     out.write_all(&chunk).await.map_err(ToolError::internal)?;
                 }
                 out.flush().await.map_err(ToolError::internal)?;
-                form.upload = Some(admitted.id.clone());
+                form.upload = Some(upload);
             }
             "name" | "port" | "project" => {
                 let text = field.text().await.map_err(bad)?;

@@ -58,13 +58,7 @@ async fn audit_of(server: &Server, tool: &str) -> Vec<Value> {
 async fn staging_an_upload_is_admitted_like_the_tool_that_consumes_it() {
     let server = Server::start();
     let owner = setup_owner(&server, "owner@example.com").await;
-    assert_eq!(
-        owner
-            .call(&server, "project_create", json!({"name": "p"}), true)
-            .await
-            .0,
-        200
-    );
+    owner.must(&server, "project_create", json!({"name": "p"})).await;
     let read_key = key_for(&server, &owner, "reader", "read", None).await;
     let dev = invite_and_join(&server, &owner, "dev@example.com", "developer", &["p"]).await;
     let dev_key = key_for(&server, &dev, "dev", "write", None).await;
@@ -171,17 +165,10 @@ async fn the_log_websocket_refuses_other_origins_for_cookie_sessions() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let server = Server::start();
     let owner = setup_owner(&server, "owner@example.com").await;
-    assert_eq!(
-        owner
-            .call(&server, "project_create", json!({"name": "p"}), true)
-            .await
-            .0,
-        200
-    );
-    let (status, body) = owner
-        .call(&server, "app_create", json!({"name": "web", "project": "p"}), true)
+    owner.must(&server, "project_create", json!({"name": "p"})).await;
+    owner
+        .must(&server, "app_create", json!({"name": "web", "project": "p"}))
         .await;
-    assert_eq!(status, 200, "{body}");
     // A deployment of an image that does not exist fails fast, and has a log.
     let (status, dep) = owner
         .call(
@@ -466,24 +453,18 @@ async fn domain_verify_is_not_a_probe() {
     let server = Server::start_with(&["--no-acme"]);
     let owner = setup_owner(&server, "owner@example.com").await;
     for p in ["a", "b"] {
-        assert_eq!(
-            owner.call(&server, "project_create", json!({"name": p}), true).await.0,
-            200
-        );
+        owner.must(&server, "project_create", json!({"name": p})).await;
     }
-    let (status, body) = owner
-        .call(&server, "app_create", json!({"name": "web", "project": "a"}), true)
+    owner
+        .must(&server, "app_create", json!({"name": "web", "project": "a"}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = owner
-        .call(
+    owner
+        .must(
             &server,
             "domain_add",
             json!({"app": "web", "domain": "web.unresolvable.test"}),
-            true,
         )
         .await;
-    assert_eq!(status, 200, "{body}");
     let other = invite_and_join(&server, &owner, "b@example.com", "developer", &["b"]).await;
     for (who, domain, expect) in [
         (&owner, "metadata.internal.test", 404),
@@ -574,16 +555,12 @@ async fn global_names_reveal_nothing_more_and_domains_are_limited() {
     let server = Server::start_with(&["--no-acme"]);
     let owner = setup_owner(&server, "owner@example.com").await;
     for p in ["a", "b"] {
-        assert_eq!(
-            owner.call(&server, "project_create", json!({"name": p}), true).await.0,
-            200
-        );
+        owner.must(&server, "project_create", json!({"name": p})).await;
     }
     for (app, p) in [("hidden", "a"), ("mine", "b")] {
-        let (status, body) = owner
-            .call(&server, "app_create", json!({"name": app, "project": p}), true)
+        owner
+            .must(&server, "app_create", json!({"name": app, "project": p}))
             .await;
-        assert_eq!(status, 200, "{body}");
     }
     let dev = invite_and_join(&server, &owner, "dev@example.com", "developer", &["b"]).await;
     let (s1, hidden) = dev

@@ -36,13 +36,7 @@ fn runs_with(body: &Value, status: &str) -> usize {
 async fn a_schedule_acts_as_its_owner_with_the_owners_current_role() {
     let server = Server::start();
     let owner = setup_owner(&server, "owner@example.com").await;
-    assert_eq!(
-        owner
-            .call(&server, "project_create", json!({"name": "p"}), true)
-            .await
-            .0,
-        200
-    );
+    owner.must(&server, "project_create", json!({"name": "p"})).await;
     let dev = invite_and_join(&server, &owner, "dev@example.com", "developer", &["p"]).await;
     let dev_id = dev.body["user"]["id"].as_str().unwrap().to_owned();
 

@@ -65,6 +65,15 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Calls a tool that must succeed (with the CSRF token); returns its result.
+    pub async fn must(&self, server: &Server, tool: &str, args: Value) -> Value {
+        let (status, body) = self.call(server, tool, args.clone(), true).await;
+        assert_eq!(status, 200, "{tool} {args}: {body}");
+        body
+    }
+}
+
 /// POSTs JSON to an account endpoint; returns status, headers and body.
 pub async fn post(
     server: &Server,

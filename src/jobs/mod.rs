@@ -119,11 +119,6 @@ impl JobHandle {
         &self.row
     }
 
-    /// Resolves when someone cancels the job.
-    pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
-    }
-
     /// Whether someone asked the job to stop.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()

@@ -58,14 +58,6 @@ pub struct ScheduleRefInput {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScheduleDeleteInput {
-    /// Schedule id or name.
-    #[schemars(length(min = 1, max = 64))]
-    pub schedule: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ScheduleUpdateInput {
     /// Schedule id or name.
     #[schemars(length(min = 1, max = 64))]
@@ -366,7 +358,7 @@ impl Tool for ScheduleUpdate {
 
 #[async_trait]
 impl Tool for ScheduleDelete {
-    type Input = ScheduleDeleteInput;
+    type Input = ScheduleRefInput;
     type Output = ScheduleDeleted;
 
     fn meta(&self) -> ToolMeta {
@@ -384,11 +376,11 @@ impl Tool for ScheduleDelete {
         }
     }
 
-    async fn confirmation_target(&self, ctx: &ToolContext, input: &ScheduleDeleteInput) -> Result<String, ToolError> {
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &ScheduleRefInput) -> Result<String, ToolError> {
         Ok(find(ctx, &input.schedule)?.name.to_string())
     }
 
-    async fn call(&self, ctx: &ToolContext, input: ScheduleDeleteInput) -> Result<ScheduleDeleted, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: ScheduleRefInput) -> Result<ScheduleDeleted, ToolError> {
         let s = find(ctx, &input.schedule)?;
         ctx.store().schedule_delete(&s.id)?;
         Ok(ScheduleDeleted {

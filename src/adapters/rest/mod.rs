@@ -125,15 +125,21 @@ pub fn router(dispatcher: Dispatcher) -> Router {
         )
         .route(
             "/api/v1/uploads",
-            post(upload::stage).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+            post(upload::stage).layer(DefaultBodyLimit::max(
+                crate::registry::MAX_UPLOAD_BYTES as usize + 1024 * 1024,
+            )),
         )
         .route(
             "/api/v1/apps/upload",
-            post(upload::upload_new).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+            post(upload::upload_new).layer(DefaultBodyLimit::max(
+                crate::registry::MAX_UPLOAD_BYTES as usize + 1024 * 1024,
+            )),
         )
         .route(
             "/api/v1/apps/{app}/upload",
-            post(upload::upload_existing).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD as usize + 1024 * 1024)),
+            post(upload::upload_existing).layer(DefaultBodyLimit::max(
+                crate::registry::MAX_UPLOAD_BYTES as usize + 1024 * 1024,
+            )),
         );
     for (path, mr) in by_path {
         router = router.route(path, mr);

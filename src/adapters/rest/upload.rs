@@ -15,10 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::{adapter, credentials, error_response};
-use crate::registry::{Adapter, AdmittedUpload, Credentials, Dispatcher, ErrorKind, ToolError};
-
-/// Largest archive accepted (its unpacked size has its own, equal, limit).
-pub const MAX_UPLOAD: u64 = crate::registry::MAX_UPLOAD_BYTES;
+use crate::registry::{Adapter, AdmittedUpload, Credentials, Dispatcher, ErrorKind, MAX_UPLOAD_BYTES, ToolError};
 
 struct Form {
     /// The received archive; dropped without `keep`, it is discarded.
@@ -228,10 +225,10 @@ async fn read_fields(mut multipart: Multipart, admitted: AdmittedUpload, form: &
                 let mut size: u64 = 0;
                 while let Some(chunk) = field.chunk().await.map_err(bad)? {
                     size += chunk.len() as u64;
-                    if size > MAX_UPLOAD {
+                    if size > MAX_UPLOAD_BYTES {
                         return Err(ToolError::invalid(format!(
                             "the archive is larger than {} MB",
-                            MAX_UPLOAD / 1024 / 1024
+                            MAX_UPLOAD_BYTES / 1024 / 1024
                         )));
                     }
                     out.write_all(&chunk).await.map_err(ToolError::internal)?;

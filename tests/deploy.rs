@@ -309,7 +309,17 @@ async fn build_log_streams_over_websocket() {
             lines.push(v["line"].as_str().unwrap().to_owned());
         }
     }
-    assert_eq!(end.unwrap()["status"], "running");
+    // The stream is the deployment's job's log: it ends with the job's status, and the
+    // same log is the job's (job_get) and the deployment's (deployment_get).
+    let end = end.unwrap();
+    assert_eq!(end["status"], "succeeded", "{end}");
+    let job = end["job"].as_str().unwrap().to_owned();
+    let dep = server.must("deployment_get", json!({ "deployment": id })).await;
+    assert_eq!(dep["deployment"]["job"], job.as_str(), "{dep}");
+    assert_eq!(dep["deployment"]["status"], "running", "{dep}");
+    let snapshot = server.must("job_get", json!({ "job": job })).await;
+    assert_eq!(snapshot["job"]["kind"], "deploy", "{snapshot}");
+    assert_eq!(snapshot["log"], dep["log"], "one log, two views");
     assert!(lines.iter().any(|l| l.contains("Step 1/")), "{lines:?}");
     assert!(lines.iter().any(|l| l.contains("health check passed")), "{lines:?}");
     // Without a key: refused before the upgrade.

@@ -190,6 +190,45 @@ async fn acme_issues_serves_renews_and_survives_restart() {
             .all(|c| c["source"] == "acme" && c["issuer"].as_str().unwrap().contains("Pebble"))
     );
 
+    // The orders the maintenance loop placed went through dispatch as sh0's system
+    // principal — audited as such — and each ran as a certificate-order job with its log;
+    // the one placed on demand names the key that asked.
+    let (_, audit) = server.call("audit_list", json!({"tool": "cert_renew"})).await;
+    let entries = audit["records"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["principal"] == "system:certificate_renewal"
+            && e["adapter"] == "system"
+            && e["outcome"] == "ok"),
+        "{audit}"
+    );
+    let jobs = server.must("job_list", json!({"target": "web.example.test"})).await;
+    let order = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["status"] == "succeeded")
+        .unwrap_or_else(|| panic!("{jobs}"));
+    assert_eq!(order["kind"], "certificate_order");
+    assert_eq!(order["principal"], "system:certificate_renewal");
+    let log = server.must("job_get", json!({"job": order["id"]})).await;
+    assert!(
+        log["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("issued")),
+        "{log}"
+    );
+    let panel_jobs = server.must("job_list", json!({"target": "panel.example.test"})).await;
+    assert!(
+        panel_jobs["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["principal"].as_str().unwrap().starts_with("key:")),
+        "{panel_jobs}"
+    );
+
     // Renewal on demand: a new order, a new certificate served at once.
     let (status, renewed) = server.call("cert_renew", json!({"domain": "web.example.test"})).await;
     assert_eq!(status, 200, "{renewed}\n{}", server.log());

@@ -1,5 +1,5 @@
 //! DESIGN.md §2, enforced: dependencies run one way — domain <- store/docker/build/auth <-
-//! proxy/deploy/jobs <- tools <- registry's dispatch <- adapters <- server/main — the
+//! jobs (the runner every kind of background work uses) <- proxy/deploy <- tools <- registry's dispatch <- adapters <- server/main — the
 //! registry knows no tool (the composition root hands it the list), and the adapters reach
 //! the platform only through the registry's public interface (never the store, Docker, the
 //! deploy engine or the proxy), and never each other. The test reads every source file's
@@ -17,9 +17,12 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("docker", &["domain"][..]),
         ("build", &["domain"][..]),
         ("auth", &["domain"][..]),
-        ("proxy", &["domain", "store", "auth"][..]),
         ("jobs", &["domain", "store"][..]),
-        ("deploy", &["domain", "store", "docker", "build", "auth", "proxy"][..]),
+        ("proxy", &["domain", "store", "auth", "jobs"][..]),
+        (
+            "deploy",
+            &["domain", "store", "docker", "build", "auth", "jobs", "proxy"][..],
+        ),
         // Tools implement the registry's `Tool` trait and read its context: that is the
         // registry's public interface, which sits below dispatch.
         (

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use super::context::{self, Prepared};
 use super::{DeployError, Deployer, pipeline};
 use crate::docker::DockerError;
-use crate::domain::{App, Deployment, DeploymentId, DeploymentStatus, ResourceRef, SourceKind, Trigger, UploadId};
+use crate::domain::{
+    App, Deployment, DeploymentId, DeploymentStatus, Initiator, JobKind, ResourceRef, SourceKind, Trigger, UploadId,
+};
+use crate::jobs::{JobError, JobSpec};
 use crate::proxy::{Target, Upstream};
 
 /// What to deploy.
@@ -71,16 +74,49 @@ impl Deployer {
         })
     }
 
-    /// Starts a deployment of `source`: records it (409 when one is active) and runs the
-    /// pipeline in the background. Returns the queued deployment.
-    pub async fn deploy(&self, app: &App, source: Source, trigger: Trigger) -> Result<Deployment, DeployError> {
+    /// Starts a deployment of `source` for `by`: a job of the runner (409 when one is
+    /// running for the app) that runs the pipeline in the background. Returns the queued
+    /// deployment.
+    pub async fn deploy(
+        &self,
+        app: &App,
+        source: Source,
+        trigger: Trigger,
+        by: &Initiator,
+    ) -> Result<Deployment, DeployError> {
         let store = &self.inner.store;
         let (kind, image) = match &source {
             Source::Context(_) => (SourceKind::Archive, None),
             Source::Image(i) => (SourceKind::Image, Some(i.as_str())),
             Source::Previous(i) => (SourceKind::Previous, Some(i.as_str())),
         };
-        let inserted = store.deployment_insert(&app.id, kind, image, None, trigger);
+        let job = self
+            .inner
+            .jobs
+            .begin(JobSpec {
+                kind: JobKind::Deploy,
+                target: app.id.as_str(),
+                project: Some(&app.project_id),
+                by,
+            })
+            .map_err(|e| match e {
+                JobError::Busy { .. } | JobError::Full(_) => DeployError::Conflict(format!(
+                    "another deployment of app `{}` is in progress; wait for it to finish or cancel it \
+                     (deployment_cancel). {e}",
+                    app.name
+                )),
+                JobError::Store(e) => e.into(),
+            });
+        let job = match job {
+            Ok(j) => j,
+            Err(e) => {
+                if let Source::Context(tar) = &source {
+                    remove_work(tar);
+                }
+                return Err(e);
+            }
+        };
+        let inserted = store.deployment_insert(&app.id, kind, image, None, trigger, job.id());
         let dep = match inserted {
             Ok(d) => d,
             Err(e) => {
@@ -101,6 +137,7 @@ impl Deployer {
                         DeploymentStatus::Failed,
                         Some("could not keep the source"),
                     )?;
+                    job.finish(crate::domain::JobStatus::Failed, Some("could not keep the source"));
                     return Err(DeployError::Io(e.to_string()));
                 }
                 store.deployment_set_archive(&dep.id, Some(&kept.to_string_lossy()))?;
@@ -108,23 +145,20 @@ impl Deployer {
             }
             _ => None,
         };
-        let cancel = self.track(&dep.id);
-        self.logs()
-            .line(&dep.id, format!("deployment {} queued ({})", dep.id, trigger.as_str()));
-        tokio::spawn(pipeline::run(
-            self.clone(),
-            dep.clone(),
-            app.id.clone(),
-            context,
-            cancel,
+        job.log(format!(
+            "deployment {} queued ({}, by {})",
+            dep.id,
+            trigger.as_str(),
+            by.principal
         ));
+        tokio::spawn(pipeline::run(self.clone(), dep.clone(), app.id.clone(), context, job));
         Ok(dep)
     }
 
     /// Redeploys the app's current source: its image reference, or the newest archive.
-    pub async fn redeploy(&self, app: &App, trigger: Trigger) -> Result<Deployment, DeployError> {
+    pub async fn redeploy(&self, app: &App, trigger: Trigger, by: &Initiator) -> Result<Deployment, DeployError> {
         if let Some(image) = &app.image {
-            return self.deploy(app, Source::Image(image.clone()), trigger).await;
+            return self.deploy(app, Source::Image(image.clone()), trigger, by).await;
         }
         let latest = self
             .inner
@@ -146,12 +180,17 @@ impl Deployer {
         std::fs::hard_link(&archive, &tar)
             .or_else(|_| std::fs::copy(&archive, &tar).map(|_| ()))
             .map_err(|e| DeployError::Io(e.to_string()))?;
-        self.deploy(app, Source::Context(tar), trigger).await
+        self.deploy(app, Source::Context(tar), trigger, by).await
     }
 
     /// Redeploys the image of `target` (default: the newest deployment before the current
     /// one that ran successfully), health-gated like any deployment.
-    pub async fn rollback(&self, app: &App, target: Option<&DeploymentId>) -> Result<Deployment, DeployError> {
+    pub async fn rollback(
+        &self,
+        app: &App,
+        target: Option<&DeploymentId>,
+        by: &Initiator,
+    ) -> Result<Deployment, DeployError> {
         let history = self.inner.store.deployment_list(&app.id, 200)?;
         let chosen = match target {
             Some(id) => history
@@ -175,19 +214,13 @@ impl Deployer {
                 chosen.deployment.id, self.inner.settings.retention
             )));
         }
-        self.deploy(app, Source::Previous(image), Trigger::Rollback).await
+        self.deploy(app, Source::Previous(image), Trigger::Rollback, by).await
     }
 
-    /// Cancels an active deployment; the previous version keeps serving.
-    pub fn cancel(&self, id: &DeploymentId) -> bool {
-        let token = self
-            .inner
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned();
-        token.map(|t| t.cancel()).is_some()
+    /// Cancels an active deployment (its job); the previous version keeps serving.
+    pub fn cancel(&self, id: &DeploymentId) -> Result<bool, DeployError> {
+        let row = self.inner.store.deployment_get(id)?;
+        Ok(row.deployment.status.is_active() && row.deployment.job.is_some_and(|j| self.inner.jobs.cancel(&j)))
     }
 
     /// Takes the app out of the proxy (503) and stops its container, keeping it for `start`.
@@ -273,7 +306,7 @@ impl Deployer {
     /// containers, the images sh0 built for it and its kept sources.
     pub async fn app_removed(&self, app: &App) -> Result<(), DeployError> {
         if let Some(active) = self.inner.store.deployment_active(&app.id)? {
-            self.cancel(&active.id);
+            self.cancel(&active.id)?;
         }
         self.inner.routes.remove(app.name.as_str());
         let containers = match self.docker().list_managed(&self.inner.instance).await {

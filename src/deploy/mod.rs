@@ -8,7 +8,6 @@ pub mod archive;
 pub mod context;
 mod health;
 mod lifecycle;
-pub mod logs;
 mod pipeline;
 mod reconcile;
 pub mod uploads;
@@ -16,7 +15,6 @@ mod watch;
 
 pub use context::Prepared;
 pub use lifecycle::Source;
-pub use logs::{LogEvent, LogHub};
 pub use uploads::{UploadError, Uploads};
 pub use watch::{AppRuntime, RuntimeState};
 
@@ -24,11 +22,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::MasterKey;
 use crate::docker::{DockerClient, DockerError};
-use crate::domain::DeploymentId;
+use crate::jobs::Jobs;
 use crate::proxy::RoutingTable;
 use crate::store::{Store, StoreError};
 
@@ -87,14 +84,13 @@ struct Inner {
     docker: DockerClient,
     routes: Arc<RoutingTable>,
     master_key: MasterKey,
-    logs: LogHub,
+    /// Each deployment runs as a job: its log, its cancellation, one per app.
+    jobs: Jobs,
     /// Where uploads are staged, contexts unpacked and source archives kept.
     data_dir: PathBuf,
     settings: DeploySettings,
     /// This installation's id, on every container it creates.
     instance: String,
-    /// Cancellation handles of running pipelines.
-    active: Mutex<HashMap<DeploymentId, CancellationToken>>,
     /// Archives waiting for the tool call that consumes them.
     uploads: Uploads,
     /// What each app's serving container is doing, as the watcher last saw it.
@@ -113,11 +109,11 @@ impl Deployer {
         docker: DockerClient,
         routes: Arc<RoutingTable>,
         master_key: MasterKey,
+        jobs: Jobs,
         data_dir: PathBuf,
         settings: DeploySettings,
     ) -> Result<Self, DeployError> {
         let instance = store.instance_id()?;
-        let logs = LogHub::new(store.clone());
         let data_dir_uploads = data_dir.join("uploads");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -125,19 +121,14 @@ impl Deployer {
                 docker,
                 routes,
                 master_key,
-                logs,
+                jobs,
                 data_dir,
                 settings,
                 instance,
-                active: Mutex::default(),
                 uploads: Uploads::new(data_dir_uploads),
                 runtime: Mutex::default(),
             }),
         })
-    }
-
-    pub fn logs(&self) -> &LogHub {
-        &self.inner.logs
     }
 
     pub fn routes(&self) -> &Arc<RoutingTable> {
@@ -174,19 +165,5 @@ impl Deployer {
 
     fn archives_dir(&self) -> PathBuf {
         self.inner.data_dir.join("archives")
-    }
-
-    fn track(&self, id: &DeploymentId) -> CancellationToken {
-        let token = CancellationToken::new();
-        self.inner
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), token.clone());
-        token
-    }
-
-    fn untrack(&self, id: &DeploymentId) {
-        self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 }

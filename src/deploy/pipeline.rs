@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 use super::health::{HealthOutcome, wait_healthy};
 use super::{DeployError, Deployer};
 use crate::auth::env_context;
 use crate::docker::{BuildEvent, ContainerSpec, DockerError};
-use crate::domain::{App, AppId, Deployment, DeploymentStatus, SourceKind};
+use crate::domain::{App, AppId, Deployment, DeploymentStatus, JobStatus, SourceKind};
+use crate::jobs::JobHandle;
 use crate::proxy::{Target, Upstream, table::drain};
 
 enum Failure {
@@ -37,15 +37,11 @@ impl From<crate::store::StoreError> for Failure {
     }
 }
 
-pub(super) async fn run(
-    d: Deployer,
-    dep: Deployment,
-    app_id: AppId,
-    context: Option<PathBuf>,
-    cancel: CancellationToken,
-) {
+/// Runs the deployment as its job; the job ends with it (succeeded when the new version
+/// serves).
+pub(super) async fn run(d: Deployer, dep: Deployment, app_id: AppId, context: Option<PathBuf>, job: JobHandle) {
     let store = d.inner.store.clone();
-    let outcome = steps(&d, &dep, &app_id, context, &cancel).await;
+    let outcome = steps(&d, &dep, &app_id, context, &job).await;
     let (status, reason) = match outcome {
         Ok(()) => (DeploymentStatus::Running, None),
         Err(Failure::Cancelled) => (DeploymentStatus::Cancelled, Some("cancelled by request".to_string())),
@@ -60,13 +56,13 @@ pub(super) async fn run(
             let _ = store.deployment_set_container(&dep.id, None);
         }
         let tail = store
-            .deployment_log_read(&dep.id, 0, 100_000)
+            .job_log_read(job.id(), 0, 100_000)
             .map(|lines| {
                 let n = lines.len().saturating_sub(15);
                 lines[n..].iter().map(|l| l.line.clone()).collect::<Vec<_>>().join("\n")
             })
             .unwrap_or_default();
-        d.logs().line(&dep.id, format!("{}: {reason}", status.as_str()));
+        job.log(format!("{}: {reason}", status.as_str()));
         let message = if tail.is_empty() {
             reason.clone()
         } else {
@@ -74,17 +70,21 @@ pub(super) async fn run(
         };
         let _ = store.deployment_set_status(&dep.id, status, Some(&message));
         tracing::info!(deployment = %dep.id, status = status.as_str(), "deployment ended: {reason}");
+        let job_status = match status {
+            DeploymentStatus::Cancelled => JobStatus::Cancelled,
+            _ => JobStatus::Failed,
+        };
+        job.finish(job_status, Some(reason.as_str()));
     } else {
-        d.logs().line(&dep.id, "running");
+        job.log("running");
         tracing::info!(deployment = %dep.id, "deployment running");
+        job.finish(JobStatus::Succeeded, None);
     }
-    d.logs().finish(&dep.id);
-    d.untrack(&dep.id);
 }
 
-fn set(d: &Deployer, dep: &Deployment, status: DeploymentStatus) -> Result<(), Failure> {
+fn set(d: &Deployer, dep: &Deployment, job: &JobHandle, status: DeploymentStatus) -> Result<(), Failure> {
     d.inner.store.deployment_set_status(&dep.id, status, None)?;
-    d.logs().line(&dep.id, format!("==> {}", status.as_str()));
+    job.log(format!("==> {}", status.as_str()));
     tracing::debug!(deployment = %dep.id, status = status.as_str(), "deployment step");
     Ok(())
 }
@@ -94,16 +94,17 @@ async fn steps(
     dep: &Deployment,
     app_id: &AppId,
     context: Option<PathBuf>,
-    cancel: &CancellationToken,
+    job: &JobHandle,
 ) -> Result<(), Failure> {
+    let cancel = job.cancellation();
     let app = d.app(app_id)?;
-    let image = obtain_image(d, dep, &app, context, cancel).await?;
+    let image = obtain_image(d, dep, &app, context, job).await?;
     if cancel.is_cancelled() {
         return Err(Failure::Cancelled);
     }
     d.inner.store.deployment_set_image(&dep.id, &image)?;
 
-    set(d, dep, DeploymentStatus::Starting)?;
+    set(d, dep, job, DeploymentStatus::Starting)?;
     let app = d.app(app_id)?; // settings may have changed during the build
     let project = d
         .inner
@@ -128,18 +129,9 @@ async fn steps(
     let (container, addr) = d.docker().run(&spec).await?;
     drop(spec); // the decrypted environment goes with it
     d.inner.store.deployment_set_container(&dep.id, Some(&container))?;
-    d.logs().line(
-        &dep.id,
-        format!("container {} started, port {port} on {addr}", &container[..12]),
-    );
+    job.log(format!("container {} started, port {port} on {addr}", &container[..12]));
 
-    let logs = d.logs().clone();
-    let dep_id = dep.id.clone();
-    match wait_healthy(d.docker(), &container, port, addr, &app.health, cancel, |l| {
-        logs.line(&dep_id, l)
-    })
-    .await
-    {
+    match wait_healthy(d.docker(), &container, port, addr, &app.health, cancel, |l| job.log(l)).await {
         HealthOutcome::Healthy => {}
         HealthOutcome::Cancelled => return Err(Failure::Cancelled),
         HealthOutcome::Unhealthy(reason) => return Err(Failure::Failed(reason)),
@@ -169,13 +161,10 @@ async fn steps(
         }
         None => None,
     };
-    d.logs().line(
-        &dep.id,
-        format!(
-            "routing {} to the new version",
-            d.routes().default_host(app.name.as_str())
-        ),
-    );
+    job.log(format!(
+        "routing {} to the new version",
+        d.routes().default_host(app.name.as_str())
+    ));
 
     // Drain and stop the old version, then clean up, without holding the deployment up.
     let d2 = d.clone();
@@ -199,18 +188,18 @@ async fn obtain_image(
     dep: &Deployment,
     app: &App,
     context: Option<PathBuf>,
-    cancel: &CancellationToken,
+    job: &JobHandle,
 ) -> Result<String, Failure> {
+    let cancel = job.cancellation();
     match dep.source {
         SourceKind::Archive => {
             let context = context.ok_or_else(|| Failure::Failed("the deployment has no build context".into()))?;
-            set(d, dep, DeploymentStatus::Building)?;
+            set(d, dep, job, DeploymentStatus::Building)?;
             let tag = format!("sh0/{}:{}", app.name, dep.id);
             // No build labels: the classic builder turns each into an extra build step. The
             // tag names app and deployment, and the store maps deployments to images.
             let labels = HashMap::new();
-            let logs = d.logs().clone();
-            let id = dep.id.clone();
+            let (logs, id) = job.log_writer();
             let build = d.docker().build(&context, &tag, &labels, move |BuildEvent::Log(line)| {
                 logs.line(&id, line)
             });
@@ -230,9 +219,8 @@ async fn obtain_image(
                 if dep.source == SourceKind::Previous {
                     return Err(Failure::Failed(format!("the image {image} no longer exists")));
                 }
-                set(d, dep, DeploymentStatus::Pulling)?;
-                let logs = d.logs().clone();
-                let id = dep.id.clone();
+                set(d, dep, job, DeploymentStatus::Pulling)?;
+                let (logs, id) = job.log_writer();
                 tokio::select! {
                     r = d.docker().pull(&image, move |BuildEvent::Log(l)| logs.line(&id, l)) => r?,
                     _ = cancel.cancelled() => return Err(Failure::Cancelled),

@@ -1,6 +1,7 @@
 //! Start-up repair. sh0 may have been killed at any point; before the proxy opens, the
 //! store and Docker are brought back in line:
-//! - deployments left active are marked failed ("interrupted by restart");
+//! - deployments left active are marked failed ("interrupted by restart"; the job runner
+//!   has already failed their jobs);
 //! - managed containers that no app serves from are removed;
 //! - every app is routed again: to its serving container (started if it should run and
 //!   does not), or to a 503 when it has none.
@@ -31,7 +32,6 @@ impl Deployer {
         for row in store.deployments_active_all()? {
             let id = &row.deployment.id;
             store.deployment_set_status(id, DeploymentStatus::Failed, Some("interrupted by restart"))?;
-            self.logs().line(id, "failed: interrupted by restart");
             tracing::warn!(deployment = %id, "deployment interrupted by restart");
         }
         let apps = store.app_list(None)?;

@@ -112,6 +112,8 @@ pub enum Trigger {
     Rollback,
     Restart,
     Schedule,
+    /// sh0's own maintenance.
+    System,
 }
 
 impl Trigger {
@@ -125,6 +127,7 @@ impl Trigger {
             Self::Rollback => "rollback",
             Self::Restart => "restart",
             Self::Schedule => "schedule",
+            Self::System => "system",
         }
     }
 }
@@ -141,6 +144,7 @@ impl TryFrom<String> for Trigger {
             Self::Rollback,
             Self::Restart,
             Self::Schedule,
+            Self::System,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -163,6 +167,8 @@ pub struct Deployment {
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// The job that runs (or ran) it; its log is the build log.
+    pub job: Option<crate::domain::JobId>,
 }
 
 /// An app's health check: an HTTP GET that must answer below 500.

@@ -36,11 +36,35 @@ impl JobStatus {
 pub enum JobKind {
     /// One run of a schedule: a tool call as the schedule's owner.
     ScheduleRun,
+    /// One deployment of an app: build or pull, start, health check, swap.
+    Deploy,
+    /// One ACME order of a certificate for a host name.
+    CertificateOrder,
 }
 
 text_enum!(JobKind {
     ScheduleRun => "schedule_run",
+    Deploy => "deploy",
+    CertificateOrder => "certificate_order",
 });
+
+/// Who started a job, as the audit log names callers (`user:…/…`, `key:…`, `system:…`),
+/// and the user it acts for, if any (whose jobs a user sees).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiator {
+    pub principal: String,
+    pub user: Option<crate::domain::UserId>,
+}
+
+impl Initiator {
+    /// sh0 itself, doing `task` (maintenance it owes no user).
+    pub fn system(task: &str) -> Self {
+        Self {
+            principal: format!("system:{task}"),
+            user: None,
+        }
+    }
+}
 
 /// A cron expression with its time zone, checked when it is made: five fields (minute
 /// hour day-of-month month day-of-week) or six with seconds first; names (`MON`, `JAN`)

@@ -49,6 +49,6 @@ pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after
 pub mod deployment;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
 pub mod job;
-pub use job::{CronSpec, JobKind, JobStatus};
+pub use job::{CronSpec, Initiator, JobKind, JobStatus};
 pub mod untrusted;
 pub use untrusted::UntrustedText;

@@ -1,7 +1,10 @@
 //! The edge service: keeps the proxy's custom hosts and certificates in step with the store,
-//! validates certificates users upload, and obtains and renews the others through ACME in
-//! the background, one order at a time, with backoff after failures. Serving never waits
-//! for any of it: routes and certificates are swapped in atomically when ready.
+//! validates certificates users upload, and obtains and renews the others through ACME,
+//! one order at a time, with backoff after failures. Each order is a job of the runner
+//! (kind `certificate_order`, target the host name) with its log and cancellation; which
+//! names are due is decided here, and the maintenance loop orders them through `cert_renew`
+//! as sh0's system principal. Serving never waits for any of it: routes and certificates
+//! are swapped in atomically when ready.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,14 +12,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Mutex, Notify};
-use tokio_util::sync::CancellationToken;
 
 pub use super::acme::AcmeSettings;
 use super::acme::{AcmeClient, AcmeError};
 use super::certs::{CertError, ParsedCert, name_matches, rfc3339};
 use super::{HostRoute, ProxyState, RoutingTable};
 use crate::auth::{MasterKey, SecretsError, cert_context};
-use crate::domain::{AcmeState, CertSource, CertificateId, DomainName, now_rfc3339};
+use crate::domain::{AcmeState, CertSource, CertificateId, DomainName, Initiator, JobKind, JobStatus, now_rfc3339};
+use crate::jobs::{JobError, JobSpec, Jobs};
 use crate::store::{AcmeStatus, CertRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,14 +37,29 @@ pub enum EdgeError {
     /// Automatic certificates are off (no HTTPS port, or ACME disabled).
     #[error("automatic certificates are disabled on this server (start it with an HTTPS port and ACME enabled)")]
     AcmeDisabled,
+    #[error("an order for {0} is already running")]
+    Busy(String),
+    #[error("the order was cancelled")]
+    Cancelled,
 }
 
-/// How often the background loop looks for certificates to obtain or renew.
-const CHECK_EVERY: Duration = Duration::from_secs(600);
+impl From<JobError> for EdgeError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Busy { target, .. } => Self::Busy(target),
+            JobError::Full(_) => Self::Busy("another name".into()),
+            JobError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// How often the maintenance loop looks for certificates to obtain or renew.
+pub const CHECK_EVERY: Duration = Duration::from_secs(600);
 
 struct Inner {
     store: Arc<Store>,
     master_key: MasterKey,
+    jobs: Jobs,
     routes: Arc<RoutingTable>,
     state: ProxyState,
     acme: Option<AcmeSettings>,
@@ -63,6 +81,7 @@ impl Edge {
     pub fn new(
         store: Arc<Store>,
         master_key: MasterKey,
+        jobs: Jobs,
         routes: Arc<RoutingTable>,
         state: ProxyState,
         acme: Option<AcmeSettings>,
@@ -72,6 +91,7 @@ impl Edge {
             inner: Arc::new(Inner {
                 store,
                 master_key,
+                jobs,
                 routes,
                 state,
                 acme,
@@ -247,59 +267,97 @@ impl Edge {
             .collect())
     }
 
-    /// The background loop: obtains missing certificates and renews expiring ones, on
-    /// start, every ten minutes and whenever a domain changes, until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        if self.inner.acme.is_none() {
-            return;
-        }
-        loop {
-            // A stop interrupts an order in flight; `load` makes it pending again next start.
-            tokio::select! {
-                result = self.pass(&shutdown) => {
-                    if let Err(e) = result {
-                        tracing::warn!(error = %e, "certificate check failed");
-                    }
-                }
-                _ = shutdown.cancelled() => break,
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(CHECK_EVERY) => {}
-            }
+    /// Waits until a domain changes (or `CHECK_EVERY` passes): the maintenance loop then
+    /// looks for orders to place.
+    pub async fn changed(&self) {
+        tokio::select! {
+            _ = self.inner.wake.notified() => {}
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
     }
 
-    async fn pass(&self, shutdown: &CancellationToken) -> Result<(), EdgeError> {
-        // Catch up with the store: routes, and certificates that expired since the last pass.
+    /// The names whose certificate should be ordered now: missing, expiring, not backing
+    /// off after a failure; none while the CA's rate limit pauses the account or ACME is
+    /// off. Catches up with the store first (routes, and certificates that expired).
+    pub fn due(&self) -> Result<Vec<DomainName>, EdgeError> {
+        let Some(acme) = &self.inner.acme else {
+            return Ok(Vec::new());
+        };
         self.sync_routes()?;
         self.reload_certs()?;
         let now = OffsetDateTime::now_utc();
         if let Some(until) = self.account_paused(now)? {
             tracing::debug!(until = %rfc3339(until), "ACME orders paused: the CA rate-limited this account");
-            return Ok(());
+            return Ok(Vec::new());
         }
         let certs = self.inner.store.cert_list()?;
         let statuses = self.acme_statuses()?;
-        for host in self.wanted()? {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let renew_before = self.inner.acme.as_ref().map_or(Duration::ZERO, |a| a.renew_before);
-            if order_due(host.as_str(), &certs, statuses.get(host.as_str()), now, renew_before) {
-                // A failure is recorded with its backoff; the other names go on.
-                let _ = self.issue(&host).await;
-            }
-        }
-        Ok(())
+        Ok(self
+            .wanted()?
+            .into_iter()
+            .filter(|host| {
+                order_due(
+                    host.as_str(),
+                    &certs,
+                    statuses.get(host.as_str()),
+                    now,
+                    acme.renew_before,
+                )
+            })
+            .collect())
     }
 
-    /// Places an order for `host` now and serves the certificate it yields. Used by the
-    /// background loop and by `cert_renew`.
-    pub async fn issue(&self, host: &DomainName) -> Result<CertRow, EdgeError> {
+    /// Whether `host` is sh0's own panel domain (whose certificate no project holds).
+    pub fn is_panel(&self, host: &DomainName) -> bool {
+        self.inner.panel.as_ref() == Some(host)
+    }
+
+    /// Places an order for `host` now, as a job started by `by` (in `project`, the one
+    /// holding the domain), and serves the certificate it yields. `cert_renew` calls it,
+    /// for people and for the maintenance loop.
+    pub async fn issue(
+        &self,
+        host: &DomainName,
+        project: Option<&crate::domain::ProjectId>,
+        by: &Initiator,
+    ) -> Result<CertRow, EdgeError> {
         let settings = self.inner.acme.as_ref().ok_or(EdgeError::AcmeDisabled)?;
-        let _one = self.inner.ordering.lock().await;
+        let job = self.inner.jobs.begin(JobSpec {
+            kind: JobKind::CertificateOrder,
+            target: host.as_str(),
+            project,
+            by,
+        })?;
+        job.log(format!("waiting for the orders before it ({})", settings.directory));
+        let _one = tokio::select! {
+            one = self.inner.ordering.lock() => one,
+            _ = job.cancellation().cancelled() => {
+                job.finish(JobStatus::Cancelled, Some("cancelled before the order was placed"));
+                return Err(EdgeError::Cancelled);
+            }
+        };
+        let result = self.order(host, settings, &job).await;
+        match &result {
+            Ok(row) => {
+                job.log(format!("issued; valid until {}", row.not_after));
+                job.finish(JobStatus::Succeeded, None);
+            }
+            Err(EdgeError::Cancelled) => job.finish(JobStatus::Cancelled, Some("cancelled by request")),
+            Err(e) => {
+                let message = e.to_string();
+                job.log(format!("failed: {message}"));
+                job.finish(JobStatus::Failed, Some(&message));
+            }
+        }
+        result
+    }
+
+    async fn order(
+        &self,
+        host: &DomainName,
+        settings: &AcmeSettings,
+        job: &crate::jobs::JobHandle,
+    ) -> Result<CertRow, EdgeError> {
         if let Some(until) = self.account_paused(OffsetDateTime::now_utc())? {
             return Err(EdgeError::Acme(AcmeError::RateLimited(format!(
                 "the certificate authority rate-limited this server's ACME account; orders resume at {}",
@@ -309,7 +367,8 @@ impl Edge {
         let store = &self.inner.store;
         store.acme_mark_issuing(host.as_str())?;
         tracing::info!(%host, directory = %settings.directory, "ordering a certificate");
-        let result = async {
+        job.log(format!("ordering a certificate for {host} (HTTP-01)"));
+        let order = async {
             let client = self.client(settings).await?;
             let issued = client.order(host.as_str(), &self.inner.state.challenges).await?;
             let parsed = ParsedCert::parse(&issued.chain_pem, &issued.key_pem)?;
@@ -319,8 +378,15 @@ impl Edge {
                 return Err(EdgeError::NoLongerWanted(host.to_string()));
             }
             self.put(host, CertSource::Acme, &issued.chain_pem, &issued.key_pem, &parsed)
-        }
-        .await;
+        };
+        let result = tokio::select! {
+            r = order => r,
+            _ = job.cancellation().cancelled() => {
+                // Nothing was kept: the name is pending again, with no backoff.
+                store.acme_reset(host.as_str())?;
+                return Err(EdgeError::Cancelled);
+            }
+        };
         match result {
             Ok(row) => {
                 store.acme_record_success(host.as_str())?;
@@ -496,8 +562,9 @@ mod tests {
         let store = Arc::new(Store::open_in_memory().unwrap());
         let key = MasterKey::load_or_create(dir.path(), None).unwrap();
         let edge = Edge::new(
-            store,
+            store.clone(),
             key,
+            Jobs::new(store),
             Arc::new(RoutingTable::new("localhost")),
             ProxyState::default(),
             None,

@@ -33,6 +33,11 @@ pub struct CatalogEntry {
     pub target: Value,
     pub idempotent: bool,
     pub http: Option<CatalogHttp>,
+    /// Endpoints beside the tool call that this tool's checks and audit admit: log
+    /// streams (`{"kind": "log_stream", "path", "job"}`) and uploads (`{"kind": "upload",
+    /// "path"}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transports: Vec<Value>,
     pub cli: Vec<String>,
     pub input_schema: Value,
     pub output_schema: Value,
@@ -79,6 +84,11 @@ impl Catalog {
                         method: h.method.as_str().into(),
                         path: h.path.into(),
                     }),
+                    transports: d
+                        .transports()
+                        .iter()
+                        .map(|t| serde_json::to_value(t).unwrap_or_default())
+                        .collect(),
                     cli: m.cli.iter().map(|s| s.to_string()).collect(),
                     input_schema: d.input_schema().clone(),
                     output_schema: d.output_schema().clone(),

@@ -87,6 +87,14 @@ impl ToolContext {
         &self.services.jobs
     }
 
+    /// The caller, as the jobs it starts record it.
+    pub fn initiator(&self) -> crate::domain::Initiator {
+        crate::domain::Initiator {
+            principal: self.principal.id.to_string(),
+            user: self.principal.user.clone(),
+        }
+    }
+
     /// Whether the caller may see something that belongs to `owner`: their own things, and
     /// everything for admins and owners.
     pub fn sees_owned_by(&self, owner: Option<&crate::domain::UserId>) -> bool {

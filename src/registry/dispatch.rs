@@ -23,6 +23,8 @@ pub enum Adapter {
     Chat,
     /// The scheduler, running a schedule's tool call.
     Schedule,
+    /// sh0's maintenance loop, as the system principal.
+    System,
 }
 
 impl Adapter {
@@ -33,6 +35,7 @@ impl Adapter {
             Self::Cli => "cli",
             Self::Chat => "chat",
             Self::Schedule => "schedule",
+            Self::System => "system",
         }
     }
 

@@ -160,7 +160,7 @@ impl From<EdgeError> for ToolError {
             // The CA's answer is the user's to read: why validation failed, a rate limit.
             EdgeError::Acme(a) => Self::new(ErrorKind::Unavailable, a.to_string()),
             EdgeError::AcmeDisabled => Self::new(ErrorKind::Unprocessable, e.to_string()),
-            EdgeError::NoLongerWanted(_) => Self::conflict(e.to_string()),
+            EdgeError::NoLongerWanted(_) | EdgeError::Busy(_) | EdgeError::Cancelled => Self::conflict(e.to_string()),
             EdgeError::Secrets(s) => Self::internal(s),
         }
     }

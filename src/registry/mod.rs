@@ -10,6 +10,7 @@ mod catalog;
 mod context;
 mod dispatch;
 mod error;
+mod maintenance;
 mod permission;
 mod principal;
 mod scheduler;
@@ -24,14 +25,14 @@ pub use context::{ServerSettings, Services, ToolContext};
 pub use dispatch::{Adapter, Dispatcher};
 pub use error::{ErrorKind, ToolError};
 pub use permission::Permission;
-pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess, same_origin};
+pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess, SystemTask, same_origin};
 pub use schema::{CONFIRM_FIELD, ToolDescriptor};
 pub use sessions::{
     ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientAddr, ClientInfo, IssuedSession, REFRESH_TTL, UserView,
     second_factor_attempt, verify_second_factor,
 };
-pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, erase};
-pub use transport::{AdmittedUpload, MAX_UPLOAD_BYTES, UPLOAD_CONSUMERS};
+pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, Transport, erase};
+pub use transport::{AdmittedUpload, LogFollow, MAX_UPLOAD_BYTES};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

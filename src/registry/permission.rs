@@ -99,6 +99,9 @@ impl Permission {
 
 impl Principal {
     pub fn holds(&self, p: Permission) -> bool {
+        if let super::PrincipalId::System(task) = &self.id {
+            return task.permissions().contains(&p);
+        }
         self.role >= p.min_role() && self.scope >= p.min_scope()
     }
 }

@@ -26,6 +26,31 @@ pub enum Credentials {
     /// the run and at most the scope of the credential that created it. Only the
     /// registry's scheduler makes these; no request can carry one.
     Schedule(ScheduleId),
+    /// sh0 itself, doing one maintenance task with that task's permissions and no more.
+    /// Only the registry's maintenance loop makes these; no request can carry one.
+    System(SystemTask),
+}
+
+/// The maintenance sh0 does on its own, each a principal holding only what it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemTask {
+    /// Ordering certificates that are missing or expiring (`cert_renew`).
+    CertificateRenewal,
+}
+
+impl SystemTask {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificateRenewal => "certificate_renewal",
+        }
+    }
+
+    /// The permissions the task holds — and nothing else, whatever a role would grant.
+    pub fn permissions(self) -> &'static [super::Permission] {
+        match self {
+            Self::CertificateRenewal => &[super::Permission::CertsWrite],
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -35,6 +60,7 @@ impl std::fmt::Debug for Credentials {
             Self::Bearer(_) => f.write_str("Credentials::Bearer([redacted])"),
             Self::Session { .. } => f.write_str("Credentials::Session([redacted])"),
             Self::Schedule(id) => write!(f, "Credentials::Schedule({id})"),
+            Self::System(task) => write!(f, "Credentials::System({})", task.as_str()),
         }
     }
 }
@@ -61,6 +87,8 @@ pub enum PrincipalId {
         schedule: ScheduleId,
         user: UserId,
     },
+    /// sh0 itself, doing its own maintenance.
+    System(SystemTask),
 }
 
 impl std::fmt::Display for PrincipalId {
@@ -69,6 +97,7 @@ impl std::fmt::Display for PrincipalId {
             Self::Key(id) => write!(f, "key:{id}"),
             Self::Session { user, session } => write!(f, "user:{user}/{session}"),
             Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
+            Self::System(task) => write!(f, "system:{}", task.as_str()),
         }
     }
 }

@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
 use super::{Adapter, Credentials, Dispatcher, ErrorKind, PrincipalId, ToolError};
-use crate::domain::{CronSpec, JobKind, JobStatus, rfc3339};
-use crate::jobs::{JobError, JobHandle};
+use crate::domain::{CronSpec, Initiator, JobKind, JobStatus, rfc3339};
+use crate::jobs::{JobError, JobHandle, JobSpec};
 use crate::store::ScheduleRow;
 
 /// How often the scheduler looks for due schedules (the finest cron field is seconds).
@@ -59,12 +59,16 @@ impl Dispatcher {
                 schedule: schedule.id.clone(),
                 user: schedule.owner_id.clone(),
             };
-            let job = match self.services().jobs.begin(
-                JobKind::ScheduleRun,
-                schedule.id.as_str(),
-                &principal.to_string(),
-                Some(&schedule.owner_id),
-            ) {
+            let by = Initiator {
+                principal: principal.to_string(),
+                user: Some(schedule.owner_id.clone()),
+            };
+            let job = match self.services().jobs.begin(JobSpec {
+                kind: JobKind::ScheduleRun,
+                target: schedule.id.as_str(),
+                project: None,
+                by: &by,
+            }) {
                 Ok(j) => j,
                 Err(e @ (JobError::Busy { .. } | JobError::Full(_))) => {
                     tracing::info!(schedule = %schedule.name, reason = %e, "a scheduled run was skipped");

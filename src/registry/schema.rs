@@ -78,6 +78,11 @@ impl ToolDescriptor {
         }
     }
 
+    /// The endpoints beside the tool call that this tool admits.
+    pub fn transports(&self) -> &'static [super::Transport] {
+        self.tool.transports()
+    }
+
     pub fn meta(&self) -> &ToolMeta {
         &self.meta
     }

@@ -348,6 +348,7 @@ impl Dispatcher {
                 PrincipalId::Key(k) => json!({"kind": "api_key", "id": k}),
                 PrincipalId::Session { session, .. } => json!({"kind": "session", "id": session}),
                 PrincipalId::Schedule { schedule, .. } => json!({"kind": "schedule", "id": schedule}),
+                PrincipalId::System(task) => json!({"kind": "system", "id": task.as_str()}),
             },
             "role": p.role,
             "scope": p.scope,

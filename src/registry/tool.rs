@@ -138,12 +138,42 @@ pub struct ToolMeta {
     pub idempotent: bool,
 }
 
+/// An endpoint that carries what a JSON tool call cannot — an archive's bytes, a live log —
+/// declared by the tool whose permission, project access and audit record it uses. The
+/// registry admits such a request only for a tool that declares it (see `transport.rs`),
+/// and the catalog lists them, so a new endpoint cannot skip the tool's checks and the
+/// generated tests walk every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Transport {
+    /// A WebSocket following the log of a job until it ends (`GET path?offset=N`). It is
+    /// admitted as a call of the tool with the path's parameters; `job` is the JSON pointer
+    /// to the job id in the tool's output.
+    LogStream { path: &'static str, job: &'static str },
+    /// A multipart upload (`POST path`) of an archive that only this tool consumes, by the
+    /// same caller. `path` may name the tool's resource (`{app}`).
+    Upload { path: &'static str },
+}
+
+impl Transport {
+    pub fn path(&self) -> &'static str {
+        match self {
+            Self::LogStream { path, .. } | Self::Upload { path } => path,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Tool: Send + Sync + 'static {
     type Input: DeserializeOwned + JsonSchema + Send + Sync;
     type Output: Serialize + JsonSchema + Send;
 
     fn meta(&self) -> ToolMeta;
+
+    /// The transports that serve this tool (none for most).
+    fn transports(&self) -> &'static [Transport] {
+        &[]
+    }
 
     /// For `Destructive` tools: the name the caller must confirm (the resource's name),
     /// resolved from the validated input. Dispatch compares it with the `confirm` argument
@@ -162,6 +192,7 @@ pub trait Tool: Send + Sync + 'static {
 #[async_trait]
 pub trait DynTool: Send + Sync {
     fn meta(&self) -> ToolMeta;
+    fn transports(&self) -> &'static [Transport];
     fn input_schema(&self) -> Value;
     fn output_schema(&self) -> Value;
     /// Deserializes `args` (already validated against the schema), applies the
@@ -180,6 +211,10 @@ pub fn erase<T: Tool>(tool: T) -> Arc<dyn DynTool> {
 impl<T: Tool> DynTool for Erased<T> {
     fn meta(&self) -> ToolMeta {
         self.0.meta()
+    }
+
+    fn transports(&self) -> &'static [Transport] {
+        self.0.transports()
     }
 
     fn input_schema(&self) -> Value {

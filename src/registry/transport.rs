@@ -9,14 +9,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::dispatch::csrf_missing;
-use super::{Adapter, Credentials, Dispatcher, Principal, ToolError};
-use crate::domain::{DeploymentId, UploadId};
+use super::{Adapter, Credentials, Dispatcher, Principal, ToolError, Transport};
+use crate::domain::{JobId, UploadId};
 
 /// The largest archive an upload endpoint accepts (its unpacked size has the same limit).
 pub const MAX_UPLOAD_BYTES: u64 = crate::deploy::archive::MAX_UNPACKED;
 
-/// The tools an upload can be admitted for; the upload is theirs alone.
-pub const UPLOAD_CONSUMERS: &[&str] = &["app_deploy", "project_check"];
+/// An admitted log stream: follow `job` from line `from`.
+#[derive(Debug, Clone)]
+pub struct LogFollow {
+    pub job: JobId,
+    pub from: i64,
+}
 
 /// An admitted upload: write the archive to `path`, then name `id` in the tool call.
 /// Dropped before [`AdmittedUpload::keep`] (a failed or abandoned transfer, a client that
@@ -55,7 +59,16 @@ impl Principal {
 }
 
 impl Dispatcher {
-    /// Admits an upload for `tool` (one of [`UPLOAD_CONSUMERS`]), as a change: the caller
+    /// The tools an upload can be admitted for (those declaring an upload transport).
+    pub fn upload_consumers(&self) -> Vec<&'static str> {
+        self.registry()
+            .iter()
+            .filter(|d| d.transports().iter().any(|t| matches!(t, Transport::Upload { .. })))
+            .map(|d| d.meta().name)
+            .collect()
+    }
+
+    /// Admits an upload for `tool` (one that declares an upload transport), as a change: the caller
     /// must be allowed to call `tool` — on the project `args` names, when it names one —
     /// and a browser session must send its CSRF token. The staged file belongs to the
     /// caller and to `tool`, within the per-user quota. Audited as `upload` for `tool`.
@@ -69,12 +82,13 @@ impl Dispatcher {
         let authenticated = super::authn::authenticate(self.services(), creds)?;
         let principal = authenticated.principal;
         let started = Instant::now();
-        let consumer = UPLOAD_CONSUMERS.iter().find(|t| **t == tool).copied();
+        let consumers = self.upload_consumers();
+        let consumer = consumers.iter().find(|t| **t == tool).copied();
         let result = (|| {
             let Some(consumer) = consumer else {
                 return Err(ToolError::invalid(format!(
                     "uploads are for {}; `for` names `{}`",
-                    UPLOAD_CONSUMERS.join(" or "),
+                    consumers.join(" or "),
                     tool.chars().take(64).collect::<String>()
                 )));
             };
@@ -116,49 +130,71 @@ impl Dispatcher {
         result
     }
 
-    /// Admits a stream of `tool`'s data (a WebSocket): a browser session must come from
-    /// the server's own origin (no cross-site WebSocket hijacking), and the snapshot call
-    /// `tool(args)` must succeed for the caller — its permission, project access and audit
-    /// record are the stream's. Returns the snapshot.
-    pub async fn admit_stream(
+    /// Admits a log stream of `tool` (which must declare one): a browser session must come
+    /// from the server's own origin (no cross-site WebSocket hijacking), and the snapshot
+    /// call `tool(args)` must succeed for the caller — its permission, project access and
+    /// audit record are the stream's. Returns the job to follow, found in the snapshot.
+    pub async fn admit_log_stream(
         &self,
         creds: &Credentials,
         adapter: Adapter,
         tool: &str,
         args: Value,
-    ) -> Result<Value, ToolError> {
+        from: i64,
+    ) -> Result<LogFollow, ToolError> {
+        let pointer = self.registry().get(tool).and_then(|d| {
+            d.transports().iter().find_map(|t| match t {
+                Transport::LogStream { job, .. } => Some(job),
+                Transport::Upload { .. } => None,
+            })
+        });
+        let Some(pointer) = pointer else {
+            return Err(ToolError::not_found(format!(
+                "`{}` has no log stream",
+                tool.chars().take(64).collect::<String>()
+            )));
+        };
         if let Credentials::Session { same_origin: false, .. } = creds {
             let principal = super::authn::authenticate(self.services(), creds)?.principal;
-            let refused: Result<(), ToolError> = Err(ToolError::forbidden(
+            let refused = ToolError::forbidden(
                 "a browser session opens streams only from the server's own pages (the Origin must be this server)",
-            ));
+            );
             self.record(
                 &principal,
                 adapter,
                 tool,
                 &json!({ "stream": "refused: origin" }),
-                &refused,
+                &Err::<(), _>(refused.clone()),
                 Instant::now(),
             )?;
-            return refused.map(|_| Value::Null);
+            return Err(refused);
         }
-        self.dispatch(creds, adapter, tool, args).await
+        let snapshot = self.dispatch(creds, adapter, tool, args).await?;
+        let job = snapshot
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .and_then(|j| JobId::try_from(j.to_owned()).ok())
+            .ok_or_else(|| ToolError::not_found("this has no log to follow (it was made before logs were kept)"))?;
+        Ok(LogFollow { job, from: from.max(0) })
     }
 }
 
 impl Dispatcher {
-    /// The build log of a deployment from line `from` on, live, for a stream the caller
-    /// was admitted to (see [`Dispatcher::admit_stream`]): `{"pos", "line"}` for each line,
-    /// then `{"end": true, "status", "error"}`. Dropping the receiver ends it.
-    pub fn deployment_log_stream(&self, id: DeploymentId, from: i64) -> tokio::sync::mpsc::Receiver<Value> {
+    /// The log of a job from line `from` on, live, for a stream the caller was admitted to
+    /// (see [`Dispatcher::admit_log_stream`]): `{"pos", "line"}` for each line, then
+    /// `{"end": true, "job", "status", "error"}` with the job's final status. Dropping the
+    /// receiver ends it.
+    pub fn job_log_stream(&self, follow: LogFollow) -> tokio::sync::mpsc::Receiver<Value> {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let services = self.services().clone();
+        let LogFollow { job: id, from } = follow;
         tokio::spawn(async move {
+            let hub = services.jobs.logs().clone();
             let mut next = from;
-            let mut live = services.deployer.logs().subscribe(&id);
+            let mut live = hub.subscribe(&id);
             loop {
                 // Everything stored from `next` on, then wait for more.
-                let Ok(lines) = services.store.deployment_log_read(&id, next, 1000) else {
+                let Ok(lines) = services.store.job_log_read(&id, next, 1000) else {
                     return;
                 };
                 for l in lines {
@@ -167,20 +203,19 @@ impl Dispatcher {
                         return;
                     }
                 }
-                let Ok(row) = services.store.deployment_get(&id) else {
+                let Ok(Some(row)) = services.store.job_get(&id) else {
                     return;
                 };
-                if !row.deployment.status.is_active() {
+                if !row.status.is_active() {
                     // Lines written between the read and the status check.
-                    if let Ok(rest) = services.store.deployment_log_read(&id, next, 100_000) {
+                    if let Ok(rest) = services.store.job_log_read(&id, next, 100_000) {
                         for l in rest {
                             if tx.send(json!({ "pos": l.pos, "line": l.line })).await.is_err() {
                                 return;
                             }
                         }
                     }
-                    let end =
-                        json!({ "end": true, "status": row.deployment.status.as_str(), "error": row.deployment.error });
+                    let end = json!({ "end": true, "job": id, "status": row.status, "error": row.error });
                     let _ = tx.send(end).await;
                     return;
                 }
@@ -189,7 +224,7 @@ impl Dispatcher {
                     _ = tx.closed() => return,
                     got = tokio::time::timeout(std::time::Duration::from_secs(1), live.recv()) => {
                         if let Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) = got {
-                            live = services.deployer.logs().subscribe(&id);
+                            live = hub.subscribe(&id);
                         }
                     }
                 }

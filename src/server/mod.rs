@@ -106,9 +106,11 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         }
     }
     let routes = Arc::new(RoutingTable::new(&opts.base_domain));
+    let jobs = crate::jobs::Jobs::new(store.clone());
     let edge = Edge::new(
         store.clone(),
         master_key.clone(),
+        jobs.clone(),
         routes.clone(),
         ProxyState::default(),
         opts.acme.clone().filter(|_| opts.https_port != 0),
@@ -119,6 +121,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         DockerClient::new(),
         routes,
         master_key.clone(),
+        jobs.clone(),
         opts.data_dir.clone(),
         DeploySettings {
             base_images: opts.base_images.clone(),
@@ -127,7 +130,6 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
     let session_keys = session_keys(&store, &master_key)?;
-    let jobs = crate::jobs::Jobs::new(store.clone());
     Ok(Services {
         store,
         deployer,
@@ -254,11 +256,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         );
         workers.push(w);
     }
-    tasks.push(tokio::spawn(services.edge.clone().run(shutdown.clone())));
     tasks.push(tokio::spawn(sweep_uploads(services.clone(), shutdown.clone())));
     tasks.push(tokio::spawn(services.deployer.clone().watch(shutdown.clone())));
     let dispatcher = Dispatcher::new(Arc::new(crate::tools::registry()), services.clone());
     tasks.push(tokio::spawn(dispatcher.clone().run_schedules(shutdown.clone())));
+    tasks.push(tokio::spawn(dispatcher.clone().run_maintenance(shutdown.clone())));
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ServeError::Listen {

@@ -173,9 +173,10 @@ impl Store {
 /// and their logs, and its domains (see `domains::delete_domain_rows`). Returns the number
 /// of app rows deleted.
 pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
-    const STATEMENTS: [&str; 3] = [
+    const STATEMENTS: [&str; 4] = [
         "DELETE FROM env_vars WHERE app_id = ?1",
-        "DELETE FROM deployment_logs WHERE deployment_id IN (SELECT id FROM deployments WHERE app_id = ?1)",
+        "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE kind = 'deploy' AND target = ?1)",
+        "DELETE FROM jobs WHERE kind = 'deploy' AND target = ?1",
         "DELETE FROM deployments WHERE app_id = ?1",
     ];
     for sql in STATEMENTS {

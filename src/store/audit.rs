@@ -27,9 +27,10 @@ pub struct AuditRecord {
     pub seq: i64,
     /// RFC 3339, UTC.
     pub at: String,
-    /// Who called: `key:<id>` for an API key; users appear as `user:<id>`.
+    /// Who called: `key:<id>` for an API key; users appear as `user:<id>/…` (a session
+    /// or a schedule of theirs); sh0 itself as `system:<task>`.
     pub principal: String,
-    /// Which adapter the call came through: `rest`, `mcp`, `cli`, `chat`.
+    /// Which adapter the call came through: `rest`, `mcp`, `cli`, `chat`, `schedule`, `system`.
     pub adapter: String,
     pub tool: String,
     /// The arguments, with secret values replaced by `[redacted]`.

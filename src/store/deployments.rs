@@ -1,12 +1,12 @@
-//! Deployments and their logs. The partial unique index `deployments_one_active` makes
+//! Deployments (their logs are the logs of their jobs). The partial unique index `deployments_one_active` makes
 //! "one active deployment per app" a database fact: a second insert is a conflict.
 
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col};
-use crate::domain::{AppId, Deployment, DeploymentId, DeploymentStatus, SourceKind, Trigger, now_rfc3339};
+use crate::domain::{AppId, Deployment, DeploymentId, DeploymentStatus, JobId, SourceKind, Trigger, now_rfc3339};
 
-const COLUMNS: &str = "id, app_id, status, source, image, triggered_by, error, created_at, updated_at, finished_at, archive, container_id";
+const COLUMNS: &str = "id, app_id, status, source, image, triggered_by, error, created_at, updated_at, finished_at, archive, container_id, job_id";
 
 /// A deployment with the fields only the engine needs.
 #[derive(Debug, Clone)]
@@ -31,6 +31,7 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<DeploymentRow>> {
                 created_at: r.get(7)?,
                 updated_at: r.get(8)?,
                 finished_at: r.get(9)?,
+                job: r.get::<_, Option<String>>(12)?.map(parse_col).transpose()?,
             },
             archive: r.get(10)?,
             container_id: r.get(11)?,
@@ -55,13 +56,14 @@ impl Store {
         image: Option<&str>,
         archive: Option<&str>,
         trigger: Trigger,
+        job: &JobId,
     ) -> StoreResult<Deployment> {
         let id = DeploymentId::generate();
         let now = now_rfc3339();
         let res = self.conn().execute(
-            "INSERT INTO deployments (id, app_id, status, source, image, archive, triggered_by, created_at, updated_at) \
-             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![id.as_str(), app.as_str(), source.as_str(), image, archive, trigger.as_str(), now],
+            "INSERT INTO deployments (id, app_id, status, source, image, archive, triggered_by, created_at, updated_at, job_id) \
+             VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+            params![id.as_str(), app.as_str(), source.as_str(), image, archive, trigger.as_str(), now, job.as_str()],
         );
         if let Err(rusqlite::Error::SqliteFailure(f, _)) = &res
             && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -175,15 +177,5 @@ impl Store {
             params![id.as_str(), archive],
         )?;
         Ok(())
-    }
-
-    /// Appends lines to a deployment's log; returns the next position.
-    pub fn deployment_log_append(&self, id: &DeploymentId, lines: &[String]) -> StoreResult<i64> {
-        super::log_append(self, "deployment_logs", "deployment_id", id.as_str(), lines)
-    }
-
-    /// Log lines from position `from` on (at most `limit`).
-    pub fn deployment_log_read(&self, id: &DeploymentId, from: i64, limit: u32) -> StoreResult<Vec<LogLine>> {
-        super::log_read(self, "deployment_logs", "deployment_id", id.as_str(), from, limit)
     }
 }

@@ -5,20 +5,33 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{LogLine, Store, StoreResult, parse_col};
-use crate::domain::{JobId, JobKind, JobStatus, UserId, now_rfc3339};
+use crate::domain::{JobId, JobKind, JobStatus, ProjectId, UserId, now_rfc3339};
 
 /// Jobs kept per target (the newest; older ones are pruned as new ones start).
 pub const KEEP_PER_TARGET: u32 = 200;
 
-const COLUMNS: &str = "id, kind, target, status, principal, user_id, error, created_at, started_at, finished_at";
+const COLUMNS: &str =
+    "id, kind, target, status, principal, user_id, error, created_at, started_at, finished_at, project_id";
+
+/// A job about to start.
+pub struct NewJob<'a> {
+    pub kind: JobKind,
+    pub target: &'a str,
+    /// The project holding the target: its members see the job.
+    pub project: Option<&'a ProjectId>,
+    pub principal: &'a str,
+    pub user: Option<&'a UserId>,
+}
 
 /// A job as stored and shown.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct JobRow {
     pub id: JobId,
     pub kind: JobKind,
-    /// What it works on (a schedule id, an app id).
+    /// What it works on (a schedule id, an app id, a host name).
     pub target: String,
+    /// The project holding the target, when there is one.
+    pub project_id: Option<ProjectId>,
     pub status: JobStatus,
     /// Who started it, as the audit log names callers.
     pub principal: String,
@@ -37,6 +50,7 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<JobRow>> {
             id: parse_col(r.get(0)?)?,
             kind: parse_col(r.get(1)?)?,
             target: r.get(2)?,
+            project_id: r.get::<_, Option<String>>(10)?.map(parse_col).transpose()?,
             status: parse_col(r.get(3)?)?,
             principal: r.get(4)?,
             user_id: r.get::<_, Option<String>>(5)?.map(parse_col).transpose()?,
@@ -51,18 +65,20 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<JobRow>> {
 
 impl Store {
     /// Records a new running job.
-    pub fn job_insert(
-        &self,
-        kind: JobKind,
-        target: &str,
-        principal: &str,
-        user: Option<&UserId>,
-    ) -> StoreResult<JobRow> {
+    pub fn job_insert(&self, new: &NewJob<'_>) -> StoreResult<JobRow> {
+        let &NewJob {
+            kind,
+            target,
+            project,
+            principal,
+            user,
+        } = new;
         let now = now_rfc3339();
         let row = JobRow {
             id: JobId::generate(),
             kind,
             target: target.to_owned(),
+            project_id: project.cloned(),
             status: JobStatus::Running,
             principal: principal.to_owned(),
             user_id: user.cloned(),
@@ -80,7 +96,7 @@ impl Store {
             params![target, KEEP_PER_TARGET - 1],
         )?;
         conn.execute(
-            &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, NULL)"),
+            &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?7, NULL, ?8)"),
             params![
                 row.id.as_str(),
                 kind.as_str(),
@@ -88,7 +104,8 @@ impl Store {
                 row.status.as_str(),
                 principal,
                 user.map(UserId::as_str),
-                row.created_at
+                row.created_at,
+                project.map(ProjectId::as_str)
             ],
         )?;
         Ok(row)

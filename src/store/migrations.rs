@@ -239,6 +239,30 @@ const MIGRATIONS: &[&str] = &[
         updated_at      TEXT NOT NULL
     );
     "#,
+    // 9: deployments and certificate orders run as jobs of the runner. A job knows the
+    // project that holds its target (its members see it); a deployment names its job,
+    // and its build log is that job's log. Deployments made before keep their log, as the
+    // log of a job made for them here.
+    r#"
+    ALTER TABLE jobs ADD COLUMN project_id TEXT;
+    CREATE INDEX jobs_project ON jobs(project_id, created_at);
+    ALTER TABLE deployments ADD COLUMN job_id TEXT;
+    INSERT INTO jobs (id, kind, target, status, principal, user_id, error, created_at, started_at, finished_at, project_id)
+        SELECT 'job_' || substr(d.id, 5), 'deploy', d.app_id,
+            CASE d.status
+                WHEN 'running' THEN 'succeeded'
+                WHEN 'superseded' THEN 'succeeded'
+                WHEN 'cancelled' THEN 'cancelled'
+                WHEN 'failed' THEN 'failed'
+                ELSE 'running'
+            END,
+            'deployment:' || d.triggered_by, NULL, d.error, d.created_at, d.created_at, d.finished_at, a.project_id
+        FROM deployments d JOIN apps a ON a.id = d.app_id;
+    INSERT INTO job_logs (job_id, pos, line)
+        SELECT 'job_' || substr(deployment_id, 5), pos, line FROM deployment_logs;
+    UPDATE deployments SET job_id = 'job_' || substr(id, 5);
+    DROP TABLE deployment_logs;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -261,5 +285,36 @@ mod tests {
         super::apply(&mut conn).unwrap();
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v as usize, super::MIGRATIONS.len());
+    }
+
+    #[test]
+    fn deployments_made_before_jobs_keep_their_logs_as_jobs() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &super::MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, created_at, updated_at) VALUES ('prj_00000000000000000000000000000000', 'p', 't', 't');
+             INSERT INTO apps (id, project_id, name, created_at, updated_at) VALUES ('app_00000000000000000000000000000000', 'prj_00000000000000000000000000000000', 'a', 't', 't');
+             INSERT INTO deployments (id, app_id, status, source, triggered_by, created_at, updated_at)
+                 VALUES ('dep_00000000000000000000000000000001', 'app_00000000000000000000000000000000', 'superseded', 'image', 'cli', 't0', 't0'),
+                        ('dep_00000000000000000000000000000002', 'app_00000000000000000000000000000000', 'failed', 'image', 'api', 't1', 't1');
+             INSERT INTO deployment_logs VALUES ('dep_00000000000000000000000000000001', 0, 'one'), ('dep_00000000000000000000000000000001', 1, 'two');",
+        )
+        .unwrap();
+        let store = crate::store::Store::init(conn).unwrap();
+        let dep = store.deployment_get(&"dep_00000000000000000000000000000001".to_owned().try_into().unwrap());
+        let job = dep.unwrap().deployment.job.expect("a job for the old deployment");
+        let row = store.job_get(&job).unwrap().unwrap();
+        assert_eq!((row.kind.as_str(), row.status.as_str()), ("deploy", "succeeded"));
+        assert_eq!(row.project_id.unwrap().as_str(), "prj_00000000000000000000000000000000");
+        let lines: Vec<String> = store
+            .job_log_read(&job, 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        assert_eq!(lines, ["one", "two"]);
     }
 }

@@ -11,7 +11,7 @@ mod domains;
 pub use domains::DomainRow;
 mod deployments;
 mod jobs;
-pub use jobs::JobRow;
+pub use jobs::{JobRow, NewJob};
 mod schedules;
 pub use schedules::ScheduleRow;
 mod env;
@@ -133,7 +133,7 @@ fn unique_conflict(e: rusqlite::Error, what: impl FnOnce() -> String) -> StoreEr
 }
 
 /// Reads a typed value stored as text, reporting corruption rather than panicking.
-/// Appends numbered lines to a log table (`deployment_logs`, `job_logs`: columns `<key>`,
+/// Appends numbered lines to a log table (`job_logs`: columns `<key>`,
 /// `pos`, `line`) in one transaction; returns the next position.
 fn log_append(store: &Store, table: &'static str, key: &'static str, id: &str, lines: &[String]) -> StoreResult<i64> {
     let mut conn = store.conn();

@@ -224,13 +224,24 @@ impl Tool for CertRenew {
     }
 
     async fn call(&self, ctx: &ToolContext, input: CertRenewInput) -> Result<CertView, ToolError> {
-        let attached = ctx.store().domain_get(&input.domain)?.is_some() || ctx.edge().panel() == Some(&input.domain);
-        if !attached {
-            return Err(ToolError::not_found(format!(
-                "domain {} is not attached to an app",
-                input.domain
-            )));
-        }
-        Ok(CertView::of(ctx.edge().issue(&input.domain).await?))
+        let project = match ctx.store().domain_get(&input.domain)? {
+            Some(d) => Some(
+                ctx.store()
+                    .app_find(&crate::domain::ResourceRef::App(d.app_id))?
+                    .project_id,
+            ),
+            None if ctx.edge().is_panel(&input.domain) => None,
+            None => {
+                return Err(ToolError::not_found(format!(
+                    "domain {} is not attached to an app",
+                    input.domain
+                )));
+            }
+        };
+        let issued = ctx
+            .edge()
+            .issue(&input.domain, project.as_ref(), &ctx.initiator())
+            .await?;
+        Ok(CertView::of(issued))
     }
 }

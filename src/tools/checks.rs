@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::build::check::Report;
 use crate::domain::UploadId;
 use crate::registry::HttpMethod::Post;
-use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, Transport};
 
 pub struct ProjectCheck;
 
@@ -22,6 +22,12 @@ pub struct ProjectCheckInput {
 impl Tool for ProjectCheck {
     type Input = ProjectCheckInput;
     type Output = Report;
+
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::Upload {
+            path: "/api/v1/uploads",
+        }]
+    }
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Deployment, DeploymentId, ResourceRef, Trigger, UntrustedText, UploadId};
 use crate::registry::HttpMethod::{Get, Post};
-use crate::registry::{Adapter, HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{
+    Adapter, HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, Transport,
+};
 use crate::store::AppChanges;
 
 pub struct AppDeploy;
@@ -22,6 +24,7 @@ pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
         Adapter::Cli => Trigger::Cli,
         Adapter::Chat => Trigger::Chat,
         Adapter::Schedule => Trigger::Schedule,
+        Adapter::System => Trigger::System,
     }
 }
 
@@ -133,6 +136,20 @@ impl Tool for AppDeploy {
     type Input = AppDeployInput;
     type Output = DeployOutput;
 
+    fn transports(&self) -> &'static [Transport] {
+        &[
+            Transport::Upload {
+                path: "/api/v1/uploads",
+            },
+            Transport::Upload {
+                path: "/api/v1/apps/upload",
+            },
+            Transport::Upload {
+                path: "/api/v1/apps/{app}/upload",
+            },
+        ]
+    }
+
     fn meta(&self) -> ToolMeta {
         ToolMeta {
             name: "app_deploy",
@@ -156,7 +173,19 @@ impl Tool for AppDeploy {
             return Err(ToolError::invalid("give either `image` or `upload`, not both"));
         }
         let app = ctx.store().app_find(&input.app)?;
-        let trigger = input.triggered_by.unwrap_or_else(|| trigger_of(ctx.adapter));
+        // A client may say how a person started it (`sh0 push`); what sh0 starts on its own
+        // (rollbacks, restarts, schedules, maintenance) is never claimed by a caller.
+        let trigger = match input.triggered_by {
+            Some(t @ (Trigger::CliPush | Trigger::Cli | Trigger::Api | Trigger::Mcp | Trigger::Chat)) => t,
+            Some(t) => {
+                return Err(ToolError::invalid(format!(
+                    "triggered_by: `{}` is set by sh0 itself, not by a caller",
+                    t.as_str()
+                )));
+            }
+            None => trigger_of(ctx.adapter),
+        };
+        let by = ctx.initiator();
         // Say "busy" before unpacking anything.
         ctx.store().deployment_ensure_idle(&app.id)?;
         let deployer = ctx.deployer();
@@ -175,18 +204,18 @@ impl Tool for AppDeploy {
             }
             let app = ctx.store().app_find(&ResourceRef::App(app.id.clone()))?;
             let dep = deployer
-                .deploy(&app, crate::deploy::Source::Context(prepared.context), trigger)
+                .deploy(&app, crate::deploy::Source::Context(prepared.context), trigger, &by)
                 .await?;
-            if let Some(d) = &prepared.generated {
-                deployer.logs().line(
-                    &dep.id,
+            if let (Some(d), Some(job)) = (&prepared.generated, &dep.job) {
+                ctx.jobs().log(
+                    job,
                     format!("detected {}; generated a Dockerfile (port {})", d.label(), d.port),
                 );
             }
             dep
         } else if let Some(image) = &input.image {
             let dep = deployer
-                .deploy(&app, crate::deploy::Source::Image(image.clone()), trigger)
+                .deploy(&app, crate::deploy::Source::Image(image.clone()), trigger, &by)
                 .await?;
             ctx.store().app_update(
                 &app.id,
@@ -197,7 +226,7 @@ impl Tool for AppDeploy {
             )?;
             dep
         } else {
-            deployer.redeploy(&app, trigger).await?
+            deployer.redeploy(&app, trigger, &by).await?
         };
         Ok(deploy_output(ctx, app.name.as_str(), dep))
     }
@@ -207,6 +236,13 @@ impl Tool for AppDeploy {
 impl Tool for DeploymentGet {
     type Input = DeploymentGetInput;
     type Output = DeploymentGetOutput;
+
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::LogStream {
+            path: "/api/v1/deployments/{deployment}/logs/ws",
+            job: "/deployment/job",
+        }]
+    }
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
@@ -226,9 +262,10 @@ impl Tool for DeploymentGet {
     async fn call(&self, ctx: &ToolContext, input: DeploymentGetInput) -> Result<DeploymentGetOutput, ToolError> {
         let row = ctx.store().deployment_get(&input.deployment)?;
         let from = input.log_offset.unwrap_or(0);
-        let lines = ctx
-            .store()
-            .deployment_log_read(&input.deployment, from, input.log_limit.unwrap_or(1000))?;
+        let lines = match &row.deployment.job {
+            Some(job) => ctx.store().job_log_read(job, from, input.log_limit.unwrap_or(1000))?,
+            None => Vec::new(),
+        };
         let next_offset = lines.last().map(|l| l.pos + 1).unwrap_or(from);
         Ok(DeploymentGetOutput {
             active: row.deployment.status.is_active(),
@@ -288,8 +325,7 @@ impl Tool for DeploymentCancel {
     }
 
     async fn call(&self, ctx: &ToolContext, input: DeploymentRefInput) -> Result<DeploymentCancelOutput, ToolError> {
-        let row = ctx.store().deployment_get(&input.deployment)?;
-        let cancelled = row.deployment.status.is_active() && ctx.deployer().cancel(&input.deployment);
+        let cancelled = ctx.deployer().cancel(&input.deployment)?;
         Ok(DeploymentCancelOutput {
             deployment_id: input.deployment,
             cancelled,
@@ -319,7 +355,10 @@ impl Tool for AppRollback {
 
     async fn call(&self, ctx: &ToolContext, input: AppRollbackInput) -> Result<DeployOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
-        let dep = ctx.deployer().rollback(&app, input.deployment.as_ref()).await?;
+        let dep = ctx
+            .deployer()
+            .rollback(&app, input.deployment.as_ref(), &ctx.initiator())
+            .await?;
         Ok(deploy_output(ctx, app.name.as_str(), dep))
     }
 }

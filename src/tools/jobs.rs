@@ -1,13 +1,15 @@
-//! Jobs: background work (each run of a schedule, for now) with its status and log. You see
-//! the jobs that act for you; admins and owners see all.
+//! Jobs: background work — deployments, certificate orders, runs of schedules — with its
+//! status and log. You see the jobs that act for you and the jobs in the projects you
+//! reach; admins and owners see all. Cancelling a job needs what cancelling its work
+//! directly needs (`deployment_cancel`'s permission for a deployment).
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{JobId, UntrustedText};
+use crate::domain::{JobId, JobKind, UntrustedText};
 use crate::registry::HttpMethod::{Get, Post};
-use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, Transport};
 use crate::store::JobRow;
 
 pub struct JobList;
@@ -17,7 +19,8 @@ pub struct JobCancel;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobListInput {
-    /// Only the jobs of this target (a schedule id, for its runs).
+    /// Only the jobs of this target (an app id for its deployments, a schedule id for its
+    /// runs, a host name for its certificate orders).
     #[serde(default)]
     #[schemars(length(min = 1, max = 64))]
     pub target: Option<String>,
@@ -63,10 +66,24 @@ pub struct JobCancelled {
     pub cancelled: bool,
 }
 
+/// Whether the caller may see `job`: theirs, in a project they reach, or they administer.
+fn sees(ctx: &ToolContext, job: &JobRow) -> bool {
+    ctx.sees_owned_by(job.user_id.as_ref()) || job.project_id.as_ref().is_some_and(|p| ctx.principal.reaches(p))
+}
+
 fn find(ctx: &ToolContext, id: &JobId) -> Result<JobRow, ToolError> {
     match ctx.store().job_get(id)? {
-        Some(j) if ctx.sees_owned_by(j.user_id.as_ref()) => Ok(j),
+        Some(j) if sees(ctx, &j) => Ok(j),
         _ => Err(ToolError::not_found(format!("job `{id}` not found"))),
+    }
+}
+
+/// What stopping a job of `kind` needs: the permission of stopping its work directly.
+fn cancel_permission(kind: JobKind) -> Permission {
+    match kind {
+        JobKind::ScheduleRun => Permission::JobsWrite,
+        JobKind::Deploy => Permission::AppsWrite,
+        JobKind::CertificateOrder => Permission::CertsWrite,
     }
 }
 
@@ -79,8 +96,9 @@ impl Tool for JobList {
         ToolMeta {
             name: "job_list",
             title: "List jobs",
-            description: "List background jobs (each run of a schedule), newest first, with who started them, \
-                          their status and error. Yours only, or everyone's for admins.",
+            description: "List background jobs (deployments, certificate orders, runs of schedules), newest \
+                          first, with who started them, their status and error: yours and those of the projects \
+                          you reach, or everyone's for admins.",
             safety: Safety::Read,
             permission: Permission::JobsRead,
             target: Target::Listing,
@@ -97,7 +115,7 @@ impl Tool for JobList {
             .store()
             .job_list(input.target.as_deref(), limit.saturating_mul(4))?
             .into_iter()
-            .filter(|j| ctx.sees_owned_by(j.user_id.as_ref()))
+            .filter(|j| sees(ctx, j))
             .take(limit as usize)
             .collect();
         Ok(JobListOutput { jobs })
@@ -108,6 +126,13 @@ impl Tool for JobList {
 impl Tool for JobGet {
     type Input = JobGetInput;
     type Output = JobDetail;
+
+    fn transports(&self) -> &'static [Transport] {
+        &[Transport::LogStream {
+            path: "/api/v1/jobs/{job}/logs/ws",
+            job: "/job/id",
+        }]
+    }
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
@@ -159,6 +184,7 @@ impl Tool for JobCancel {
 
     async fn call(&self, ctx: &ToolContext, input: JobCancelInput) -> Result<JobCancelled, ToolError> {
         let job = find(ctx, &input.job)?;
+        ctx.require(cancel_permission(job.kind))?;
         Ok(JobCancelled {
             cancelled: ctx.jobs().cancel(&job.id),
         })

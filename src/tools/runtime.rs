@@ -133,7 +133,12 @@ impl Tool for AppRestart {
             .ok_or_else(|| ToolError::conflict(format!("app `{}` has no running deployment to restart", app.name)))?;
         let dep = ctx
             .deployer()
-            .deploy(&app, crate::deploy::Source::Previous(current), Trigger::Restart)
+            .deploy(
+                &app,
+                crate::deploy::Source::Previous(current),
+                Trigger::Restart,
+                &ctx.initiator(),
+            )
             .await?;
         Ok(deploy_output(ctx, app.name.as_str(), dep))
     }

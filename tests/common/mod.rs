@@ -167,6 +167,13 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Calls a tool with the owner key; the call must succeed.
+    pub async fn must(&self, tool: &str, args: Value) -> Value {
+        let (status, body) = self.call(tool, args.clone()).await;
+        assert_eq!(status, 200, "{tool} {args}: {body}");
+        body
+    }
+
     /// Creates project `project` and app `app` in it, asserting both succeed.
     pub async fn seed_app(&self, project: &str, app: &str) {
         let (status, body) = self

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::registry::{
-    Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError, same_origin,
+    Adapter, Catalog, Credentials, Dispatcher, ErrorKind, HttpMethod, ToolDescriptor, ToolError, Transport, same_origin,
 };
 
 /// The header sh0's own clients use to name themselves in the audit log.
@@ -120,10 +120,6 @@ pub fn router(dispatcher: Dispatcher) -> Router {
         .route("/api/v1/tools", get(list_tools))
         .route("/api/v1/tools/{name}", post(call_by_name))
         .route(
-            "/api/v1/deployments/{deployment}/logs/ws",
-            get(stream::deployment_log_ws),
-        )
-        .route(
             "/api/v1/uploads",
             post(upload::stage).layer(DefaultBodyLimit::max(
                 crate::registry::MAX_UPLOAD_BYTES as usize + 1024 * 1024,
@@ -143,6 +139,16 @@ pub fn router(dispatcher: Dispatcher) -> Router {
         );
     for (path, mr) in by_path {
         router = router.route(path, mr);
+    }
+    // Log streams, as their tools declare them (uploads have their own handlers above,
+    // and a test checks that each declared upload path is one of them).
+    for desc in dispatcher.registry().iter() {
+        let name = desc.meta().name;
+        for t in desc.transports() {
+            if let Transport::LogStream { path, .. } = t {
+                router = router.route(path, get(move |s, p, q, h, ws| stream::route(name, s, p, q, h, ws)));
+            }
+        }
     }
     router
         .fallback(|| async {

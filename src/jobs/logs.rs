@@ -1,11 +1,11 @@
-//! Build logs: every line is stored as it arrives (so `deployment_get` can page through it
-//! with an offset) and broadcast to live watchers (the WebSocket stream).
+//! Job logs: every line is stored as it arrives (so `job_get` and `deployment_get` can page
+//! through it with an offset) and broadcast to live watchers (the log streams).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-use crate::domain::DeploymentId;
+use crate::domain::JobId;
 use crate::store::Store;
 
 /// A live log event.
@@ -15,14 +15,14 @@ pub enum LogEvent {
         pos: i64,
         line: String,
     },
-    /// The deployment reached a final status; no more lines will come.
+    /// The job reached a final status; no more lines will come.
     End,
 }
 
 #[derive(Clone)]
 pub struct LogHub {
     store: Arc<Store>,
-    channels: Arc<Mutex<HashMap<DeploymentId, broadcast::Sender<LogEvent>>>>,
+    channels: Arc<Mutex<HashMap<JobId, broadcast::Sender<LogEvent>>>>,
 }
 
 impl LogHub {
@@ -33,20 +33,20 @@ impl LogHub {
         }
     }
 
-    fn sender(&self, id: &DeploymentId) -> broadcast::Sender<LogEvent> {
+    fn sender(&self, id: &JobId) -> broadcast::Sender<LogEvent> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id.clone())
             .or_insert_with(|| broadcast::channel(1024).0)
             .clone()
     }
 
-    /// Stores and broadcasts lines. Storage errors are logged, not fatal: a deployment
-    /// does not fail because its log could not be written.
-    pub fn push(&self, id: &DeploymentId, lines: Vec<String>) {
+    /// Stores and broadcasts lines. Storage errors are logged, not fatal: a job does not
+    /// fail because its log could not be written.
+    pub fn push(&self, id: &JobId, lines: Vec<String>) {
         if lines.is_empty() {
             return;
         }
-        match self.store.deployment_log_append(id, &lines) {
+        match self.store.job_log_append(id, &lines) {
             Ok(end) => {
                 let tx = self.sender(id);
                 let start = end - lines.len() as i64;
@@ -57,16 +57,16 @@ impl LogHub {
                     });
                 }
             }
-            Err(e) => tracing::warn!(deployment = %id, error = %e, "could not store build log"),
+            Err(e) => tracing::warn!(job = %id, error = %e, "could not store a job log line"),
         }
     }
 
-    pub fn line(&self, id: &DeploymentId, line: impl Into<String>) {
+    pub fn line(&self, id: &JobId, line: impl Into<String>) {
         self.push(id, vec![line.into()]);
     }
 
-    /// Tells watchers the deployment is over and forgets its channel.
-    pub fn finish(&self, id: &DeploymentId) {
+    /// Tells watchers the job is over and forgets its channel.
+    pub fn finish(&self, id: &JobId) {
         let tx = self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         if let Some(tx) = tx {
             let _ = tx.send(LogEvent::End);
@@ -75,7 +75,7 @@ impl LogHub {
 
     /// Subscribes to live lines. Subscribe before reading the stored lines, then skip
     /// live lines already read, and nothing is missed.
-    pub fn subscribe(&self, id: &DeploymentId) -> broadcast::Receiver<LogEvent> {
+    pub fn subscribe(&self, id: &JobId) -> broadcast::Receiver<LogEvent> {
         self.sender(id).subscribe()
     }
 }

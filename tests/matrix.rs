@@ -43,6 +43,8 @@ fn rank(role: &str) -> u8 {
 
 struct Fixtures {
     deployment: String,
+    /// The job that ran the deployment.
+    job: String,
     key_id: String,
 }
 
@@ -216,17 +218,17 @@ fn via_cli(
     (outcome, format!("{argv:?} exit {:?}: {stderr}", out.status.code()))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_tool_every_role_every_adapter() {
-    let server = Server::start_with(&["--no-acme"]);
-    let owner = setup_owner(&server, "owner@example.com").await;
+/// Two projects, an app with a variable, a domain and a deployment in `proj-a`, and the
+/// callers: five users' keys, an owner's read-scoped key and two project-limited keys.
+async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
+    let owner = setup_owner(server, "owner@example.com").await;
     for p in ["proj-a", "proj-b"] {
-        let (s, b) = owner.call(&server, "project_create", json!({"name": p}), true).await;
+        let (s, b) = owner.call(server, "project_create", json!({"name": p}), true).await;
         assert_eq!(s, 200, "{b}");
     }
     let (s, b) = owner
         .call(
-            &server,
+            server,
             "app_create",
             json!({"name": "alpha", "project": "proj-a"}),
             true,
@@ -235,7 +237,7 @@ async fn every_tool_every_role_every_adapter() {
     assert_eq!(s, 200, "{b}");
     let (s, b) = owner
         .call(
-            &server,
+            server,
             "env_set",
             json!({"app": "alpha", "key": "K1", "value": "v"}),
             true,
@@ -244,7 +246,7 @@ async fn every_tool_every_role_every_adapter() {
     assert_eq!(s, 200, "{b}");
     let (s, b) = owner
         .call(
-            &server,
+            server,
             "domain_add",
             json!({"app": "alpha", "domain": "alpha.example.invalid"}),
             true,
@@ -254,7 +256,7 @@ async fn every_tool_every_role_every_adapter() {
     // A deployment row (whether Docker runs it or not does not matter here).
     let (s, dep) = owner
         .call(
-            &server,
+            server,
             "app_deploy",
             json!({"app": "alpha", "image": "sh0-test/absent:1"}),
             true,
@@ -262,16 +264,24 @@ async fn every_tool_every_role_every_adapter() {
         .await;
     assert!(s < 300, "{dep}");
 
-    let admin = invite_and_join(&server, &owner, "admin@example.com", "admin", &[]).await;
-    let dev_a = invite_and_join(&server, &owner, "dev-a@example.com", "developer", &["proj-a"]).await;
-    let viewer_a = invite_and_join(&server, &owner, "viewer-a@example.com", "viewer", &["proj-a"]).await;
-    let dev_b = invite_and_join(&server, &owner, "dev-b@example.com", "developer", &["proj-b"]).await;
-    let owner_read = key_for(&server, &owner, "owner read", "read", None).await;
-    let (status, keys) = owner.call(&server, "key_list", json!({}), false).await;
+    let admin = invite_and_join(server, &owner, "admin@example.com", "admin", &[]).await;
+    let dev_a = invite_and_join(server, &owner, "dev-a@example.com", "developer", &["proj-a"]).await;
+    let viewer_a = invite_and_join(server, &owner, "viewer-a@example.com", "viewer", &["proj-a"]).await;
+    let dev_b = invite_and_join(server, &owner, "dev-b@example.com", "developer", &["proj-b"]).await;
+    let owner_read = key_for(server, &owner, "owner read", "read", None).await;
+    let (status, keys) = owner.call(server, "key_list", json!({}), false).await;
     assert_eq!(status, 200, "{keys}");
     let key_id = keys["keys"][0]["id"].as_str().expect("a key").to_owned();
+    let deployment = dep["deployment_id"].as_str().expect("a deployment").to_owned();
+    let (_, got) = owner
+        .call(server, "deployment_get", json!({"deployment": deployment}), false)
+        .await;
     let fx = Fixtures {
-        deployment: dep["deployment_id"].as_str().expect("a deployment").to_owned(),
+        job: got["deployment"]["job"]
+            .as_str()
+            .expect("the deployment's job")
+            .to_owned(),
+        deployment,
         key_id,
     };
     let sessions: [(&'static str, &Session, &str, bool); 5] = [
@@ -285,7 +295,7 @@ async fn every_tool_every_role_every_adapter() {
     for (label, session, role, reaches_a) in sessions {
         callers.push(Caller {
             label,
-            key: key_for(&server, session, label, "admin", None).await,
+            key: key_for(server, session, label, "admin", None).await,
             role: rank(role),
             scope: rank("admin"),
             reaches_a,
@@ -302,7 +312,7 @@ async fn every_tool_every_role_every_adapter() {
     });
     callers.push(Caller {
         label: "developer of proj-a, key limited to proj-a",
-        key: key_for(&server, &dev_a, "limited", "write", Some("proj-a")).await,
+        key: key_for(server, &dev_a, "limited", "write", Some("proj-a")).await,
         role: rank("developer"),
         scope: rank("write"),
         reaches_a: true,
@@ -310,13 +320,20 @@ async fn every_tool_every_role_every_adapter() {
     });
     callers.push(Caller {
         label: "admin, key limited to proj-b",
-        key: key_for(&server, &admin, "limited b", "admin", Some("proj-b")).await,
+        key: key_for(server, &admin, "limited b", "admin", Some("proj-b")).await,
         role: rank("admin"),
         scope: rank("admin"),
         reaches_a: false,
         limited: true,
     });
 
+    (callers, fx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_tool_every_role_every_adapter() {
+    let server = Server::start_with(&["--no-acme"]);
+    let (callers, fx) = world(&server).await;
     let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
     let tools = catalog["tools"].as_array().unwrap();
     let mut failures = Vec::new();
@@ -435,4 +452,196 @@ async fn every_tool_every_role_every_adapter() {
 /// The owner's unlimited admin key (the first caller).
 fn owner_key(callers: &[Caller]) -> String {
     callers[0].key.clone()
+}
+
+/// The audit records written after `seq`, read from the store directly (reading through a
+/// tool would add records of its own).
+fn audit_after(server: &Server, seq: i64) -> Vec<(i64, String, String)> {
+    let conn = rusqlite::Connection::open(server.data_dir().join("sh0.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, tool, outcome FROM audit WHERE seq > ?1 ORDER BY seq")
+        .unwrap();
+    stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn last_seq(server: &Server) -> i64 {
+    let conn = rusqlite::Connection::open(server.data_dir().join("sh0.db")).unwrap();
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// What an HTTP answer means for the access check.
+fn outcome_of(status: u16, body: &Value, hidden: Option<&str>) -> Outcome {
+    if status < 300 {
+        return Outcome::Allowed;
+    }
+    let e = &body["error"];
+    classify(
+        e["kind"].as_str().unwrap_or("internal"),
+        e["message"].as_str().unwrap_or(""),
+        hidden,
+    )
+}
+
+/// Opens a log stream as `key`: its outcome and the body of a refusal.
+async fn open_stream(server: &Server, key: &str, path: &str, hidden: Option<&str>) -> (Outcome, String) {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let url = format!("{}{path}?offset=0", server.url.replacen("http", "ws", 1));
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((mut ws, resp)) => {
+            let _ = ws.close(None).await;
+            (Outcome::Allowed, format!("upgraded: {}", resp.status()))
+        }
+        Err(Error::Http(resp)) => {
+            let body = resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned());
+            let body = body.unwrap_or_default();
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            (outcome_of(resp.status().as_u16(), &v, hidden), body)
+        }
+        Err(e) => (Outcome::Broken, e.to_string()),
+    }
+}
+
+/// Every endpoint beside the tool calls — the log streams and uploads the catalog lists
+/// with the tool that admits them, and the account flows of the OpenAPI document — walked
+/// by every caller of the matrix. A stream or an upload is allowed exactly when its tool
+/// would be (permission, key limit, project access, hidden like a missing resource), and
+/// every request, allowed or not, leaves an audit record; no account flow answers 5xx.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_beside_tools_every_caller() {
+    let server = Server::start_with(&["--no-acme"]);
+    let (callers, fx) = world(&server).await;
+    let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
+    let openapi: Value = serde_json::from_str(&std::fs::read_to_string("tools/openapi.json").unwrap()).unwrap();
+    let http = reqwest::Client::new();
+    let mut failures = Vec::new();
+    let mut walked = BTreeSet::new();
+    let mut checked = 0;
+    for c in &callers {
+        for entry in catalog["tools"].as_array().unwrap() {
+            let name = entry["name"].as_str().unwrap();
+            for t in entry["transports"].as_array().into_iter().flatten() {
+                let template = t["path"].as_str().unwrap();
+                walked.insert(template.to_owned());
+                let before = last_seq(&server);
+                let (got, want, detail, audited_as) = match t["kind"].as_str().unwrap() {
+                    "log_stream" => {
+                        let path = template
+                            .replace("{deployment}", &fx.deployment)
+                            .replace("{job}", &fx.job);
+                        let mut args = Map::new();
+                        if template.contains("{deployment}") {
+                            args.insert("deployment".into(), json!(fx.deployment));
+                        }
+                        let hidden = (entry["target"]["kind"] == "resource").then(|| hidden_message(entry, &args));
+                        let (got, detail) = open_stream(&server, &c.key, &path, hidden.as_deref()).await;
+                        (got, expected(entry, c), detail, name)
+                    }
+                    "upload" => {
+                        let names_app = entry["target"]["field"] == "app";
+                        let (path, with_app) = if template == "/api/v1/uploads" {
+                            let app = if names_app { "&app=alpha" } else { "" };
+                            (format!("{template}?for={name}{app}"), names_app)
+                        } else {
+                            (template.replace("{app}", "alpha"), template.contains("{app}"))
+                        };
+                        let mut args = Map::new();
+                        if with_app {
+                            args.insert("app".into(), json!("alpha"));
+                        }
+                        // The archive itself is left out: admission is what is checked,
+                        // and nothing is deployed or created by the walk.
+                        let form = reqwest::multipart::Form::new().text("name", "walk");
+                        let resp = http
+                            .post(format!("{}{path}", server.url))
+                            .bearer_auth(&c.key)
+                            .multipart(form)
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        let body: Value = resp.json().await.unwrap_or(Value::Null);
+                        let hidden =
+                            (with_app && entry["target"]["kind"] == "resource").then(|| hidden_message(entry, &args));
+                        let mut scope = entry.clone();
+                        if !with_app && entry["target"]["kind"] == "resource" {
+                            // No resource named: the tool's project check has nothing to refuse.
+                            scope["target"] = json!({"kind": "listing"});
+                        }
+                        let got = outcome_of(status, &body, hidden.as_deref());
+                        (got, expected(&scope, c), format!("{status} {body}"), "upload")
+                    }
+                    other => panic!("unknown transport {other}"),
+                };
+                checked += 1;
+                if got != want {
+                    failures.push(format!(
+                        "{template} ({name}) as {}: want {want:?}, got {got:?}: {detail}",
+                        c.label
+                    ));
+                }
+                let records = audit_after(&server, before);
+                if !records.iter().any(|(_, tool, _)| tool == audited_as) {
+                    failures.push(format!(
+                        "{template} ({name}) as {}: no audit record for `{audited_as}`: {records:?}",
+                        c.label
+                    ));
+                }
+            }
+        }
+        for (path, item) in openapi["paths"].as_object().unwrap() {
+            if !path.starts_with("/api/v1/auth/") {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                walked.insert(path.clone());
+                let before = last_seq(&server);
+                let req = match method.as_str() {
+                    "get" => http.get(format!("{}{path}", server.url)),
+                    "post" => http.post(format!("{}{path}", server.url)).json(&json!({})),
+                    other => panic!("account flow {path} has method {other}"),
+                };
+                let resp = req.bearer_auth(&c.key).send().await.unwrap();
+                let status = resp.status().as_u16();
+                let body = resp.text().await.unwrap_or_default();
+                checked += 1;
+                if status >= 500 {
+                    failures.push(format!("{method} {path} as {}: {status} {body}", c.label));
+                }
+                if path == "/api/v1/auth/me" && status != 200 {
+                    failures.push(format!(
+                        "{path} as {}: a valid key may see who it is: {status} {body}",
+                        c.label
+                    ));
+                }
+                if audit_after(&server, before).is_empty() {
+                    failures.push(format!(
+                        "{method} {path} as {}: left no audit record ({status})",
+                        c.label
+                    ));
+                }
+            }
+        }
+    }
+    println!("{checked} requests to {} endpoints checked: {walked:?}", walked.len());
+    for must in [
+        "/api/v1/uploads",
+        "/api/v1/deployments/{deployment}/logs/ws",
+        "/api/v1/jobs/{job}/logs/ws",
+        "/api/v1/auth/login",
+    ] {
+        assert!(walked.contains(must), "{must} was not walked: {walked:?}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -28,7 +28,7 @@ pub use permission::Permission;
 pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess, SystemTask, same_origin};
 pub use schema::{CONFIRM_FIELD, ToolDescriptor};
 pub use sessions::{
-    ACCESS_TTL, BOOTSTRAP_KEY_SETTING, ClientAddr, ClientInfo, IssuedSession, REFRESH_TTL, UserView,
+    ACCESS_TTL, AccountFlow, BOOTSTRAP_KEY_SETTING, ClientAddr, ClientInfo, IssuedSession, REFRESH_TTL, UserView,
     second_factor_attempt, verify_second_factor,
 };
 pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, Transport, erase};

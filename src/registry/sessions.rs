@@ -66,6 +66,25 @@ fn wrong_credentials() -> ToolError {
     ToolError::new(ErrorKind::Unauthenticated, "wrong email or password")
 }
 
+/// The account flows, which run beside the tools (they create the credentials tools need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountFlow {
+    Setup,
+    Login,
+    AcceptInvite,
+}
+
+impl AccountFlow {
+    /// The name their audit records carry.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            Self::Setup => "auth_setup",
+            Self::Login => "auth_login",
+            Self::AcceptInvite => "auth_accept_invite",
+        }
+    }
+}
+
 impl Dispatcher {
     /// Runs an account flow and records it in the audit log (as the user it signed in, or
     /// anonymous), whatever the outcome. Like dispatch, it fails closed: a flow whose record
@@ -82,6 +101,20 @@ impl Dispatcher {
             |r| r.as_ref().ok().map(|s| format!("user:{}", s.user.id)),
             run,
         )
+    }
+
+    /// A request to an account flow refused before the flow could run (a body that is not
+    /// what the endpoint takes): audited like the flow, and answered with `error`.
+    pub fn account_refused(&self, flow: AccountFlow, error: ToolError) -> ToolError {
+        let refused: Result<(), ToolError> = self.audited_as(
+            flow.audit_name(),
+            json!({"refused": "malformed request"}),
+            |_| None,
+            || Err(error),
+        );
+        refused
+            .err()
+            .unwrap_or_else(|| ToolError::internal("a refusal succeeded"))
     }
 
     /// [`Self::audited`] for any flow: `who` names the principal from the outcome.
@@ -168,7 +201,7 @@ impl Dispatcher {
         name: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
-        self.audited("auth_setup", json!({"email": email}), || {
+        self.audited(AccountFlow::Setup.audit_name(), json!({"email": email}), || {
             self.setup_inner(creds, email, password, name, client)
         })
     }
@@ -218,7 +251,9 @@ impl Dispatcher {
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
         let args = json!({"email": email, "address": client.address});
-        self.audited("auth_login", args, || self.login_inner(email, password, code, client))
+        self.audited(AccountFlow::Login.audit_name(), args, || {
+            self.login_inner(email, password, code, client)
+        })
     }
 
     fn login_inner(
@@ -367,7 +402,7 @@ impl Dispatcher {
         name: &str,
         client: &ClientInfo,
     ) -> Result<IssuedSession, ToolError> {
-        self.audited("auth_accept_invite", json!({}), || {
+        self.audited(AccountFlow::AcceptInvite.audit_name(), json!({}), || {
             self.accept_inner(token, password, name, client)
         })
     }

@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::{credentials, error_response};
-use crate::registry::{ACCESS_TTL, ClientAddr, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError};
+use crate::registry::{
+    ACCESS_TTL, AccountFlow, ClientAddr, ClientInfo, Dispatcher, IssuedSession, REFRESH_TTL, ToolError,
+};
 
 /// The session cookies. Over HTTPS they carry the `__Host-` prefix, which browsers accept
 /// only when set `Secure`, with `Path=/` and no `Domain` by this very host: an app at a
@@ -162,6 +164,8 @@ struct Credentials {
 /// Parses the body, runs the flow off the async workers (Argon2 takes tens of
 /// milliseconds of CPU), and answers with the session's cookies or the error.
 async fn session_flow<T: DeserializeOwned + Send + 'static>(
+    d: &Dispatcher,
+    flow: AccountFlow,
     body: &Bytes,
     headers: &HeaderMap,
     ok: StatusCode,
@@ -169,7 +173,7 @@ async fn session_flow<T: DeserializeOwned + Send + 'static>(
 ) -> Response {
     let input: T = match parse(body) {
         Ok(i) => i,
-        Err(e) => return error_response(&e),
+        Err(e) => return error_response(&d.account_refused(flow, e)),
     };
     match tokio::task::spawn_blocking(move || run(input)).await {
         Ok(Ok(s)) => with_session(ok, s, headers),
@@ -186,9 +190,14 @@ async fn setup(
 ) -> Response {
     let creds = credentials(&headers);
     let info = client(addr, &headers);
-    session_flow(&body, &headers, StatusCode::CREATED, move |i: Credentials| {
-        d.setup(&creds, &i.email, &i.password, &i.name, &info)
-    })
+    session_flow(
+        &d.clone(),
+        AccountFlow::Setup,
+        &body,
+        &headers,
+        StatusCode::CREATED,
+        move |i: Credentials| d.setup(&creds, &i.email, &i.password, &i.name, &info),
+    )
     .await
 }
 
@@ -199,16 +208,20 @@ async fn login(
     body: Bytes,
 ) -> Response {
     let info = client(addr, &headers);
-    session_flow(&body, &headers, StatusCode::OK, move |i: Credentials| {
-        d.login(&i.email, &i.password, i.code.as_deref(), &info)
-    })
+    session_flow(
+        &d.clone(),
+        AccountFlow::Login,
+        &body,
+        &headers,
+        StatusCode::OK,
+        move |i: Credentials| d.login(&i.email, &i.password, i.code.as_deref(), &info),
+    )
     .await
 }
 
 async fn refresh(State(d): State<Dispatcher>, headers: HeaderMap) -> Response {
-    let Some(token) = cookie(&headers, cookie_names(&headers).refresh).filter(|t| !t.is_empty()) else {
-        return error_response(&ToolError::unauthenticated());
-    };
+    // Without the cookie the flow still runs (and is audited): no session has an empty token.
+    let token = cookie(&headers, cookie_names(&headers).refresh).unwrap_or("");
     match d.refresh(token) {
         Ok(s) => with_session(StatusCode::OK, s, &headers),
         Err(e) => {
@@ -255,9 +268,14 @@ async fn accept_invite(
     body: Bytes,
 ) -> Response {
     let info = client(addr, &headers);
-    session_flow(&body, &headers, StatusCode::CREATED, move |i: Accept| {
-        d.accept_invite(&i.token, &i.password, &i.name, &info)
-    })
+    session_flow(
+        &d.clone(),
+        AccountFlow::AcceptInvite,
+        &body,
+        &headers,
+        StatusCode::CREATED,
+        move |i: Accept| d.accept_invite(&i.token, &i.password, &i.name, &info),
+    )
     .await
 }
 

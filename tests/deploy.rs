@@ -180,6 +180,17 @@ async fn kill_9_during_a_build_then_restart_recovers() {
             .contains("interrupted by restart"),
         "{d}"
     );
+    // Its job says the same, and its work folders are gone.
+    let job = server.must("job_get", json!({"job": d["deployment"]["job"]})).await;
+    assert_eq!(job["job"]["status"], "failed", "{job}");
+    assert!(job["job"]["error"].as_str().unwrap().contains("interrupted"), "{job}");
+    let builds = server.data_dir().join("builds");
+    let left: Vec<_> = std::fs::read_dir(&builds)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "work folders left behind: {left:?}");
     let (code, text) = server.via_proxy("api", "/").await.unwrap();
     assert_eq!((code, text.trim()), (200, "stable"));
     assert_eq!(managed_containers(&app_id).len(), 1, "no orphan container");

@@ -517,6 +517,20 @@ async fn open_stream(server: &Server, key: &str, path: &str, hidden: Option<&str
 async fn every_endpoint_beside_tools_every_caller() {
     let server = Server::start_with(&["--no-acme"]);
     let (callers, fx) = world(&server).await;
+    let hook: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/tools/hook_create", server.url))
+        .bearer_auth(owner_key(&callers))
+        .json(&json!({"app": "alpha", "name": "walk"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook_id = hook["hook"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{hook}"))
+        .to_owned();
     let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
     let openapi: Value = serde_json::from_str(&std::fs::read_to_string("tools/openapi.json").unwrap()).unwrap();
     let http = reqwest::Client::new();
@@ -576,6 +590,25 @@ async fn every_endpoint_beside_tools_every_caller() {
                         }
                         let got = outcome_of(status, &body, hidden.as_deref());
                         (got, expected(&scope, c), format!("{status} {body}"), "upload")
+                    }
+                    "hook" => {
+                        // A hook's delivery takes the hook's token, never a key: every caller
+                        // of the matrix is refused, and the refusal is audited.
+                        let path = template.replace("{hook}", &hook_id);
+                        let resp = http
+                            .post(format!("{}{path}", server.url))
+                            .bearer_auth(&c.key)
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        let body: Value = resp.json().await.unwrap_or(Value::Null);
+                        let got = if status == 401 {
+                            Outcome::Forbidden
+                        } else {
+                            outcome_of(status, &body, None)
+                        };
+                        (got, Outcome::Forbidden, format!("{status} {body}"), name)
                     }
                     other => panic!("unknown transport {other}"),
                 };

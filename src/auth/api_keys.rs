@@ -19,9 +19,15 @@ pub struct GeneratedKey {
 
 impl GeneratedKey {
     pub fn new() -> Self {
+        Self::with_prefix(KEY_PREFIX)
+    }
+
+    /// A secret of the same strength for another use (`sh0h_` for deploy hooks), so that
+    /// one is never mistaken for an API key.
+    pub fn with_prefix(prefix: &str) -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        let plaintext = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+        let plaintext = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes));
         Self {
             hash: hash_key(&plaintext),
             display_prefix: plaintext[..12].to_string(),

@@ -114,6 +114,8 @@ pub enum Trigger {
     Schedule,
     /// sh0's own maintenance.
     System,
+    /// A deploy hook.
+    Hook,
 }
 
 impl Trigger {
@@ -128,6 +130,7 @@ impl Trigger {
             Self::Restart => "restart",
             Self::Schedule => "schedule",
             Self::System => "system",
+            Self::Hook => "hook",
         }
     }
 }
@@ -145,6 +148,7 @@ impl TryFrom<String> for Trigger {
             Self::Restart,
             Self::Schedule,
             Self::System,
+            Self::Hook,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -91,6 +91,7 @@ prefixed_id!(SessionId, "ses_", "Session id (`ses_` followed by 32 hex digits)."
 prefixed_id!(InviteId, "inv_", "Invitation id (`inv_` followed by 32 hex digits).");
 prefixed_id!(JobId, "job_", "Job id (`job_` followed by 32 hex digits).");
 prefixed_id!(ScheduleId, "sch_", "Schedule id (`sch_` followed by 32 hex digits).");
+prefixed_id!(HookId, "hok_", "Deploy hook id (`hok_` followed by 32 hex digits).");
 prefixed_id!(
     CertificateId,
     "crt_",

@@ -37,8 +37,8 @@ pub mod secret;
 
 pub use access::{Role, Scope};
 pub use ids::{
-    AppId, CertificateId, DeploymentId, DomainId, InviteId, JobId, KeyId, ProjectId, ScheduleId, SessionId, UploadId,
-    UserId,
+    AppId, CertificateId, DeploymentId, DomainId, HookId, InviteId, JobId, KeyId, ProjectId, ScheduleId, SessionId,
+    UploadId, UserId,
 };
 pub mod email;
 pub use email::Email;

@@ -65,6 +65,10 @@ pub(super) fn authenticate(services: &Services, creds: &Credentials) -> Result<A
             },
             csrf: None,
         }),
+        Credentials::Hook { hook, token } => Ok(Authenticated {
+            principal: by_hook(services, hook, token)?,
+            csrf: None,
+        }),
         Credentials::Session { access, csrf, .. } => {
             let (principal, expected) = by_session(services, access)?;
             Ok(Authenticated {
@@ -142,6 +146,40 @@ fn by_schedule(services: &Services, id: &ScheduleId) -> Result<Principal, ToolEr
         user: Some(owner.id),
         role,
         scope: schedule.scope,
+        must_enrol_2fa: false,
+    })
+}
+
+/// A hook acts as itself, in its app's project only, with the lesser of its maker's
+/// current role and the role it was made with (never more than `developer`), and holds
+/// only the permission to deploy (`Principal::holds`). A wrong token and an unknown hook
+/// get the same answer; a hook whose maker was removed acts no more.
+fn by_hook(services: &Services, id: &crate::domain::HookId, token: &str) -> Result<Principal, ToolError> {
+    let refused = |why: &str| ToolError::new(super::ErrorKind::Unauthenticated, why);
+    let Some((hook, digest)) = services.store.hook_get(id)? else {
+        return Err(refused("the hook's URL or token is wrong"));
+    };
+    if !bool::from(hash_key(token).as_bytes().ct_eq(digest.as_bytes())) {
+        return Err(refused("the hook's URL or token is wrong"));
+    }
+    let Some(maker) = services.store.user_get(&hook.created_by)? else {
+        return Err(refused("the user who made this hook was removed; make a new one"));
+    };
+    let app = services
+        .store
+        .app_find(&crate::domain::ResourceRef::App(hook.app_id.clone()))?;
+    let role = maker.role.min(hook.role).min(Role::Developer);
+    let mut access = access_for(services, Some(&maker.id), maker.role)?;
+    access.only = Some(app.project_id);
+    Ok(Principal {
+        id: PrincipalId::Hook {
+            hook: hook.id,
+            user: maker.id.clone(),
+        },
+        user: Some(maker.id),
+        role,
+        scope: Scope::Write,
+        access,
         must_enrol_2fa: false,
     })
 }

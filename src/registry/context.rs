@@ -87,6 +87,16 @@ impl ToolContext {
         &self.services.jobs
     }
 
+    /// Where this server's API answers: the panel domain when there is one, else the
+    /// address it listens on.
+    pub fn api_url(&self) -> String {
+        let s = &self.services;
+        match s.edge.panel() {
+            Some(p) => s.settings.host_url(p.as_str(), s.edge.state().certs.covers(p.as_str())),
+            None => format!("http://{}", s.settings.listen),
+        }
+    }
+
     /// The caller, as the jobs it starts record it.
     pub fn initiator(&self) -> crate::domain::Initiator {
         crate::domain::Initiator {

@@ -25,6 +25,8 @@ pub enum Adapter {
     Schedule,
     /// sh0's maintenance loop, as the system principal.
     System,
+    /// A deploy hook's endpoint.
+    Hook,
 }
 
 impl Adapter {
@@ -36,6 +38,7 @@ impl Adapter {
             Self::Chat => "chat",
             Self::Schedule => "schedule",
             Self::System => "system",
+            Self::Hook => "hook",
         }
     }
 
@@ -129,6 +132,19 @@ impl Dispatcher {
         result: &Result<T, ToolError>,
         started: Instant,
     ) -> Result<(), ToolError> {
+        self.record_as(&principal.id.to_string(), adapter, tool, redacted, result, started)
+    }
+
+    /// [`Self::record`] for a caller that could not be authenticated, named by `who`.
+    pub(super) fn record_as<T>(
+        &self,
+        who: &str,
+        adapter: Adapter,
+        tool: &str,
+        redacted: &Value,
+        result: &Result<T, ToolError>,
+        started: Instant,
+    ) -> Result<(), ToolError> {
         let (outcome, kind) = match result {
             Ok(_) => ("ok", None),
             Err(e) => ("error", Some(e.kind.as_str())),
@@ -136,7 +152,7 @@ impl Dispatcher {
         let at = crate::domain::now_rfc3339();
         let entry = AuditEntry {
             at: &at,
-            principal: &principal.id.to_string(),
+            principal: who,
             adapter: adapter.as_str(),
             tool,
             args: redacted,

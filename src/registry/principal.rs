@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
+use crate::domain::{HookId, KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
 
 /// What a request presented.
 #[derive(Clone, Default)]
@@ -29,6 +29,12 @@ pub enum Credentials {
     /// sh0 itself, doing one maintenance task with that task's permissions and no more.
     /// Only the registry's maintenance loop makes these; no request can carry one.
     System(SystemTask),
+    /// A deploy hook's URL and secret (`X-Sh0-Hook-Token`): it deploys its one app, as the
+    /// hook, with at most its maker's current role. Only [`Dispatcher::fire_hook`] uses
+    /// these.
+    ///
+    /// [`Dispatcher::fire_hook`]: super::Dispatcher::fire_hook
+    Hook { hook: HookId, token: String },
 }
 
 /// The maintenance sh0 does on its own, each a principal holding only what it needs.
@@ -61,6 +67,7 @@ impl std::fmt::Debug for Credentials {
             Self::Session { .. } => f.write_str("Credentials::Session([redacted])"),
             Self::Schedule(id) => write!(f, "Credentials::Schedule({id})"),
             Self::System(task) => write!(f, "Credentials::System({})", task.as_str()),
+            Self::Hook { hook, .. } => write!(f, "Credentials::Hook({hook}, [redacted])"),
         }
     }
 }
@@ -89,6 +96,11 @@ pub enum PrincipalId {
     },
     /// sh0 itself, doing its own maintenance.
     System(SystemTask),
+    /// A deploy hook, made by `user`.
+    Hook {
+        hook: HookId,
+        user: UserId,
+    },
 }
 
 impl std::fmt::Display for PrincipalId {
@@ -98,6 +110,7 @@ impl std::fmt::Display for PrincipalId {
             Self::Session { user, session } => write!(f, "user:{user}/{session}"),
             Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
             Self::System(task) => write!(f, "system:{}", task.as_str()),
+            Self::Hook { hook, .. } => write!(f, "hook:{hook}"),
         }
     }
 }

@@ -384,6 +384,7 @@ impl Dispatcher {
                 PrincipalId::Session { session, .. } => json!({"kind": "session", "id": session}),
                 PrincipalId::Schedule { schedule, .. } => json!({"kind": "schedule", "id": schedule}),
                 PrincipalId::System(task) => json!({"kind": "system", "id": task.as_str()}),
+                PrincipalId::Hook { hook, .. } => json!({"kind": "hook", "id": hook}),
             },
             "role": p.role,
             "scope": p.scope,

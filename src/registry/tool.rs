@@ -153,12 +153,15 @@ pub enum Transport {
     /// A multipart upload (`POST path`) of an archive that only this tool consumes, by the
     /// same caller. `path` may name the tool's resource (`{app}`).
     Upload { path: &'static str },
+    /// A deploy hook's delivery endpoint (`POST path`): its own credential, the hook's
+    /// token, calls this tool with arguments the hook fixes (see `registry/hooks.rs`).
+    Hook { path: &'static str },
 }
 
 impl Transport {
     pub fn path(&self) -> &'static str {
         match self {
-            Self::LogStream { path, .. } | Self::Upload { path } => path,
+            Self::LogStream { path, .. } | Self::Upload { path } | Self::Hook { path } => path,
         }
     }
 }

@@ -145,7 +145,7 @@ impl Dispatcher {
         let pointer = self.registry().get(tool).and_then(|d| {
             d.transports().iter().find_map(|t| match t {
                 Transport::LogStream { job, .. } => Some(job),
-                Transport::Upload { .. } => None,
+                Transport::Upload { .. } | Transport::Hook { .. } => None,
             })
         });
         let Some(pointer) = pointer else {

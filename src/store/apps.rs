@@ -169,12 +169,13 @@ impl Store {
     }
 }
 
-/// Deletes an app and everything that belongs to it inside `tx`: environment, deployments
-/// and their logs, and its domains (see `domains::delete_domain_rows`). Returns the number
+/// Deletes an app and everything that belongs to it inside `tx`: environment, hooks,
+/// deployments and their jobs' logs, and its domains (see `domains::delete_domain_rows`). Returns the number
 /// of app rows deleted.
 pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
-    const STATEMENTS: [&str; 4] = [
+    const STATEMENTS: [&str; 5] = [
         "DELETE FROM env_vars WHERE app_id = ?1",
+        "DELETE FROM hooks WHERE app_id = ?1",
         "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE kind = 'deploy' AND target = ?1)",
         "DELETE FROM jobs WHERE kind = 'deploy' AND target = ?1",
         "DELETE FROM deployments WHERE app_id = ?1",

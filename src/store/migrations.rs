@@ -263,6 +263,21 @@ const MIGRATIONS: &[&str] = &[
     UPDATE deployments SET job_id = 'job_' || substr(id, 5);
     DROP TABLE deployment_logs;
     "#,
+    // 10: deploy hooks: a URL and a secret that deploy one app, acting as the hook (with
+    // at most its maker's current role, capped when made), for CI systems and forges.
+    r#"
+    CREATE TABLE hooks (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        app_id        TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        created_by    TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        secret_digest TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        last_used_at  TEXT,
+        UNIQUE (app_id, name)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

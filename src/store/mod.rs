@@ -14,6 +14,8 @@ mod jobs;
 pub use jobs::{JobRow, NewJob};
 mod schedules;
 pub use schedules::ScheduleRow;
+mod hooks;
+pub use hooks::HookRow;
 mod env;
 pub use env::SealedVar;
 mod invites;

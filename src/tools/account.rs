@@ -105,7 +105,9 @@ impl Tool for SessionList {
         let user = ctx.principal.user()?;
         let current = match &ctx.principal.id {
             PrincipalId::Session { session, .. } => Some(session),
-            PrincipalId::Key(_) | PrincipalId::Schedule { .. } | PrincipalId::System(_) => None,
+            PrincipalId::Key(_) | PrincipalId::Schedule { .. } | PrincipalId::System(_) | PrincipalId::Hook { .. } => {
+                None
+            }
         };
         Ok(SessionListOutput {
             sessions: ctx

@@ -25,6 +25,7 @@ pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
         Adapter::Chat => Trigger::Chat,
         Adapter::Schedule => Trigger::Schedule,
         Adapter::System => Trigger::System,
+        Adapter::Hook => Trigger::Hook,
     }
 }
 
@@ -147,6 +148,7 @@ impl Tool for AppDeploy {
             Transport::Upload {
                 path: "/api/v1/apps/{app}/upload",
             },
+            super::hooks::HOOK_DELIVERY,
         ]
     }
 

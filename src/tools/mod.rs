@@ -10,6 +10,7 @@ mod deployments;
 mod domain_verify;
 mod domains;
 mod env;
+mod hooks;
 mod jobs;
 mod keys;
 mod projects;
@@ -93,6 +94,9 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(schedules::ScheduleGet),
         erase(schedules::ScheduleUpdate),
         erase(schedules::ScheduleDelete),
+        erase(hooks::HookCreate),
+        erase(hooks::HookList),
+        erase(hooks::HookDelete),
         erase(jobs::JobList),
         erase(jobs::JobGet),
         erase(jobs::JobCancel),

@@ -140,13 +140,19 @@ pub fn router(dispatcher: Dispatcher) -> Router {
     for (path, mr) in by_path {
         router = router.route(path, mr);
     }
-    // Log streams, as their tools declare them (uploads have their own handlers above,
-    // and a test checks that each declared upload path is one of them).
+    // Log streams and hook deliveries, as their tools declare them (uploads have their own
+    // handlers above; the endpoint walk in the tests calls every declared path).
     for desc in dispatcher.registry().iter() {
         let name = desc.meta().name;
         for t in desc.transports() {
-            if let Transport::LogStream { path, .. } = t {
-                router = router.route(path, get(move |s, p, q, h, ws| stream::route(name, s, p, q, h, ws)));
+            match t {
+                Transport::LogStream { path, .. } => {
+                    router = router.route(path, get(move |s, p, q, h, ws| stream::route(name, s, p, q, h, ws)));
+                }
+                Transport::Hook { path } => {
+                    router = router.route(path, post(hook_delivery).layer(DefaultBodyLimit::max(64 * 1024)));
+                }
+                Transport::Upload { .. } => {}
             }
         }
     }
@@ -157,6 +163,15 @@ pub fn router(dispatcher: Dispatcher) -> Router {
             ))
         })
         .with_state(dispatcher)
+}
+
+/// `POST /api/v1/hooks/{hook}`: a deploy hook's delivery. The body is not read (a forge's
+/// payload may come along, within 64 KiB); the token header is the credential.
+async fn hook_delivery(State(d): State<Dispatcher>, Path(hook): Path<String>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(crate::registry::HOOK_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok());
+    respond(d.fire_hook(&hook, token).await, StatusCode::ACCEPTED)
 }
 
 async fn serve_openapi(State(d): State<Dispatcher>) -> Response {

@@ -1,5 +1,6 @@
 //! Deployments: statuses and the rules between them (DESIGN.md §3).
 
+use super::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -168,9 +169,9 @@ pub struct Deployment {
     pub triggered_by: Trigger,
     /// Why it failed or was cancelled.
     pub error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     /// The job that runs (or ran) it; its log is the build log.
     pub job: Option<crate::domain::JobId>,
 }

@@ -46,6 +46,8 @@ pub use names::{EnvKey, ResourceName, ResourceRef};
 pub use secret::SecretString;
 pub mod model;
 pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after};
+pub mod timestamp;
+pub use timestamp::Timestamp;
 pub mod deployment;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
 pub mod job;

@@ -1,6 +1,7 @@
 //! The records sh0 keeps, as tools return them. The store reads and writes these; tools
 //! hand them out unchanged, so their schemas are the API's.
 
+use super::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +14,8 @@ pub struct Project {
     pub name: ResourceName,
     pub description: String,
     /// RFC 3339, UTC.
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// An app: one long-running service of a project, reachable at `<name>.<base-domain>`.
@@ -39,8 +40,8 @@ pub struct App {
     pub stopped: bool,
     /// The deployment serving traffic, if any.
     pub current_deployment: Option<DeploymentId>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// What Docker does when an app's process exits.
@@ -74,21 +75,18 @@ impl TryFrom<String> for RestartPolicy {
     }
 }
 
-/// Current time as RFC 3339 UTC with second precision, the format of every stored timestamp.
+/// Current time in the text form of every stored timestamp (see [`super::Timestamp`]),
+/// for SQL parameters.
 pub fn now_rfc3339() -> String {
-    rfc3339_after(time::Duration::ZERO)
+    super::Timestamp::now().to_string()
 }
 
-/// The time `d` from now, in the same whole-second RFC 3339 form (expiry times).
+/// The time `d` from now, in the same form.
 pub fn rfc3339_after(d: time::Duration) -> String {
-    rfc3339(time::OffsetDateTime::now_utc() + d)
+    super::Timestamp::after(d).to_string()
 }
 
-/// `at` in the whole-second RFC 3339 form of every stored timestamp.
+/// `at` in the same form.
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    at.replace_nanosecond(0)
-        .unwrap_or(at)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    super::Timestamp::from(at).to_string()
 }

@@ -8,7 +8,6 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 #[derive(Debug, thiserror::Error)]
@@ -113,10 +112,10 @@ impl ParsedCert {
     /// Checks that the certificate can serve `host` at `now`.
     pub fn check_usable_for(&self, host: &str, now: OffsetDateTime) -> Result<(), CertError> {
         if self.not_after <= now {
-            return Err(CertError::Expired(rfc3339(self.not_after)));
+            return Err(CertError::Expired(crate::domain::rfc3339(self.not_after)));
         }
         if self.not_before > now {
-            return Err(CertError::NotYetValid(rfc3339(self.not_before)));
+            return Err(CertError::NotYetValid(crate::domain::rfc3339(self.not_before)));
         }
         if !self.covers(host) {
             return Err(CertError::WrongName {
@@ -140,10 +139,6 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
             .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(suffix)),
         None => pattern.eq_ignore_ascii_case(host),
     }
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -10,15 +10,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::{Mutex, Notify};
 
 pub use super::acme::AcmeSettings;
 use super::acme::{AcmeClient, AcmeError};
-use super::certs::{CertError, ParsedCert, name_matches, rfc3339};
+use super::certs::{CertError, ParsedCert, name_matches};
 use super::{HostRoute, ProxyState, RoutingTable};
 use crate::auth::{MasterKey, SecretsError, cert_context};
-use crate::domain::{AcmeState, CertSource, CertificateId, DomainName, Initiator, JobKind, JobStatus, now_rfc3339};
+use crate::domain::{
+    AcmeState, CertSource, CertificateId, DomainName, Initiator, JobKind, JobStatus, Timestamp, rfc3339,
+};
 use crate::jobs::{JobError, JobSpec, Jobs};
 use crate::store::{AcmeStatus, CertRow, Store, StoreError};
 
@@ -211,9 +212,9 @@ impl Edge {
                     key_sealed,
                     issuer: parsed.issuer.clone(),
                     serial: parsed.serial.clone(),
-                    not_before: rfc3339(parsed.not_before),
-                    not_after: rfc3339(parsed.not_after),
-                    created_at: now_rfc3339(),
+                    not_before: Timestamp::from(parsed.not_before),
+                    not_after: Timestamp::from(parsed.not_after),
+                    created_at: Timestamp::now(),
                 };
                 self.inner.store.cert_put(&row).map(|()| row)
             })
@@ -423,7 +424,8 @@ impl Edge {
             .inner
             .store
             .setting_get(ACCOUNT_PAUSE_SETTING)?
-            .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
+            .and_then(|t| Timestamp::parse(&t).ok())
+            .map(Timestamp::at)
             .filter(|until| *until > now))
     }
 
@@ -453,7 +455,7 @@ fn order_due(
     now: OffsetDateTime,
     renew_before: Duration,
 ) -> bool {
-    let until = |c: &CertRow| OffsetDateTime::parse(&c.not_after, &Rfc3339).unwrap_or(now);
+    let until = |c: &CertRow| c.not_after.at();
     let uploaded = certs
         .iter()
         .any(|c| c.source == CertSource::Uploaded && c.names.iter().any(|n| name_matches(n, host)) && until(c) > now);
@@ -462,9 +464,8 @@ fn order_due(
         .any(|c| c.source == CertSource::Acme && c.hostname.as_str() == host && until(c) - renew_before > now);
     let waiting = status
         .filter(|s| s.state == AcmeState::Failed)
-        .and_then(|s| s.next_attempt_at.as_deref())
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .is_some_and(|next| next > now);
+        .and_then(|s| s.next_attempt_at)
+        .is_some_and(|next| next.at() > now);
     !uploaded && !fresh && !waiting
 }
 
@@ -493,9 +494,9 @@ mod tests {
             key_sealed: Vec::new(),
             issuer: String::new(),
             serial: String::new(),
-            not_before: rfc3339(not_after - time::Duration::days(90)),
-            not_after: rfc3339(not_after),
-            created_at: String::new(),
+            not_before: Timestamp::from(not_after - time::Duration::days(90)),
+            not_after: Timestamp::from(not_after),
+            created_at: Timestamp::now(),
         }
     }
 
@@ -506,8 +507,8 @@ mod tests {
             attempts: 1,
             orders: 1,
             last_error: Some("connection refused".into()),
-            next_attempt_at: Some(rfc3339(next)),
-            updated_at: String::new(),
+            next_attempt_at: Some(Timestamp::from(next)),
+            updated_at: Timestamp::now(),
         }
     }
 

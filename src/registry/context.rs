@@ -1,5 +1,6 @@
 //! What a tool's `call` receives: the domain services and the authenticated principal.
 
+use crate::domain::Timestamp;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,7 +58,7 @@ pub struct Services {
     /// Background work: every run of a schedule.
     pub jobs: crate::jobs::Jobs,
     pub started: Instant,
-    pub started_at: String,
+    pub started_at: Timestamp,
 }
 
 /// The per-call context.

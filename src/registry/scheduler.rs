@@ -10,7 +10,6 @@
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 
 use super::{Adapter, Credentials, Dispatcher, ErrorKind, PrincipalId, ToolError};
@@ -48,11 +47,7 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let due = schedule
-                .next_run_at
-                .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                .unwrap_or(now);
+            let due = schedule.next_run_at.map_or(now, crate::domain::Timestamp::at);
             let next = spec.next_after(now).map(rfc3339);
             store.schedule_ran(&schedule.id, &rfc3339(now), next.as_deref())?;
             let principal = PrincipalId::Schedule {

@@ -147,7 +147,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
             https_port: opts.https_port,
         },
         started: Instant::now(),
-        started_at: crate::domain::now_rfc3339(),
+        started_at: crate::domain::Timestamp::now(),
     })
 }
 

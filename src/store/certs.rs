@@ -1,6 +1,7 @@
 //! Certificates (chain in PEM, private key sealed with the master key), the ACME state of
 //! each domain, and the sealed ACME account credentials.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreResult, parse_col};
@@ -19,9 +20,9 @@ pub struct CertRow {
     pub key_sealed: Vec<u8>,
     pub issuer: String,
     pub serial: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub created_at: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub created_at: Timestamp,
 }
 
 const CERT_COLUMNS: &str =
@@ -57,8 +58,8 @@ pub struct AcmeStatus {
     /// Orders placed for this name, ever.
     pub orders: u32,
     pub last_error: Option<String>,
-    pub next_attempt_at: Option<String>,
-    pub updated_at: String,
+    pub next_attempt_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
 }
 
 fn read_status(r: &Row<'_>) -> rusqlite::Result<StoreResult<AcmeStatus>> {

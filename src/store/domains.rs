@@ -1,9 +1,10 @@
 //! Custom domains of apps: each name routes to one app, or redirects to another of its names.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
-use crate::domain::{AppId, DomainId, DomainName, now_rfc3339};
+use crate::domain::{AppId, DomainId, DomainName};
 
 /// A domain attached to an app.
 #[derive(Debug, Clone)]
@@ -13,7 +14,7 @@ pub struct DomainRow {
     pub hostname: DomainName,
     /// When set, requests for this name get a permanent redirect to that name.
     pub redirect_to: Option<DomainName>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, app_id, hostname, redirect_to, created_at";
@@ -58,7 +59,7 @@ impl Store {
                 app_id: app.clone(),
                 hostname: hostname.clone(),
                 redirect_to: redirect_to.clone(),
-                created_at: now_rfc3339(),
+                created_at: Timestamp::now(),
             };
             tx.execute(
                 "INSERT INTO domains (id, app_id, hostname, redirect_to, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -1,6 +1,7 @@
 //! Environment variables of apps. Values arrive here already sealed (see `auth::secrets`):
 //! the store never sees a plaintext secret.
 
+use crate::domain::Timestamp;
 use rusqlite::params;
 
 use super::{Store, StoreResult, parse_col};
@@ -10,7 +11,7 @@ use crate::domain::{AppId, EnvKey, now_rfc3339};
 pub struct SealedVar {
     pub key: EnvKey,
     pub sealed: Vec<u8>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl Store {
@@ -46,7 +47,11 @@ impl Store {
         let mut stmt = conn.prepare("SELECT key, sealed, updated_at FROM env_vars WHERE app_id = ?1 ORDER BY key")?;
         let rows = stmt
             .query_map([app.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Timestamp>(2)?,
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()

@@ -1,6 +1,7 @@
 //! Deploy hooks: a secret URL that deploys one app, for CI systems and forges. Only the
 //! secret's SHA-256 digest is stored (it has 256 bits of entropy, like an API key).
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -20,8 +21,8 @@ pub struct HookRow {
     pub created_by: UserId,
     /// The role of the credential that made it, at most `developer`: its calls never exceed it.
     pub role: Role,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<HookRow>> {

@@ -2,6 +2,7 @@
 //! the role and projects the new user gets, and it is spent in the same transaction that
 //! creates the user.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
@@ -13,7 +14,7 @@ pub struct InviteRow {
     pub email: Email,
     pub role: Role,
     pub projects: Vec<ProjectId>,
-    pub expires_at: String,
+    pub expires_at: Timestamp,
 }
 
 pub struct NewInvite<'a> {
@@ -22,7 +23,7 @@ pub struct NewInvite<'a> {
     pub role: Role,
     pub projects: &'a [ProjectId],
     pub invited_by: &'a str,
-    pub expires_at: &'a str,
+    pub expires_at: Timestamp,
 }
 
 impl Store {
@@ -48,7 +49,7 @@ impl Store {
 
     /// The unused, unexpired invitation with this token digest.
     pub fn invite_find(&self, token_hash: &str) -> StoreResult<Option<InviteRow>> {
-        let row: Option<(String, String, String, String, String)> = self
+        let row: Option<(String, String, String, String, Timestamp)> = self
             .conn()
             .query_row(
                 "SELECT id, email, role, projects, expires_at FROM invites \

@@ -1,5 +1,6 @@
 //! Jobs of the runner and their logs.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -39,9 +40,9 @@ pub struct JobRow {
     #[serde(skip)]
     pub user_id: Option<UserId>,
     pub error: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<JobRow>> {
@@ -73,7 +74,7 @@ impl Store {
             principal,
             user,
         } = new;
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let row = JobRow {
             id: JobId::generate(),
             kind,
@@ -83,7 +84,7 @@ impl Store {
             principal: principal.to_owned(),
             user_id: user.cloned(),
             error: None,
-            created_at: now.clone(),
+            created_at: now,
             started_at: Some(now),
             finished_at: None,
         };

@@ -1,5 +1,6 @@
 //! API keys. Only digests are stored; see `auth::api_keys`.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreResult, parse_col};
@@ -13,10 +14,10 @@ pub struct KeyRow {
     pub prefix: String,
     pub scope: Scope,
     pub role: Role,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
     /// The user the key acts for; `None` for the bootstrap owner key.
     pub user_id: Option<UserId>,
     /// The one project the key may touch, if limited.
@@ -24,11 +25,9 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    /// Whether the key had expired at `now` (an unreadable expiry counts as expired).
+    /// Whether the key had expired at `now`.
     pub fn expired_at(&self, now: time::OffsetDateTime) -> bool {
-        self.expires_at.as_deref().is_some_and(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_or(true, |at| at <= now)
-        })
+        self.expires_at.is_some_and(|at| at.at() <= now)
     }
 }
 
@@ -65,7 +64,7 @@ pub struct NewKey<'a> {
     pub hash: &'a str,
     pub scope: Scope,
     pub role: Role,
-    pub expires_at: Option<&'a str>,
+    pub expires_at: Option<Timestamp>,
     pub user_id: Option<&'a UserId>,
     pub project_id: Option<&'a ProjectId>,
 }

@@ -310,11 +310,11 @@ mod tests {
         }
         conn.pragma_update(None, "user_version", 8).unwrap();
         conn.execute_batch(
-            "INSERT INTO projects (id, name, created_at, updated_at) VALUES ('prj_00000000000000000000000000000000', 'p', 't', 't');
-             INSERT INTO apps (id, project_id, name, created_at, updated_at) VALUES ('app_00000000000000000000000000000000', 'prj_00000000000000000000000000000000', 'a', 't', 't');
+            "INSERT INTO projects (id, name, created_at, updated_at) VALUES ('prj_00000000000000000000000000000000', 'p', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO apps (id, project_id, name, created_at, updated_at) VALUES ('app_00000000000000000000000000000000', 'prj_00000000000000000000000000000000', 'a', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
              INSERT INTO deployments (id, app_id, status, source, triggered_by, created_at, updated_at)
-                 VALUES ('dep_00000000000000000000000000000001', 'app_00000000000000000000000000000000', 'superseded', 'image', 'cli', 't0', 't0'),
-                        ('dep_00000000000000000000000000000002', 'app_00000000000000000000000000000000', 'failed', 'image', 'api', 't1', 't1');
+                 VALUES ('dep_00000000000000000000000000000001', 'app_00000000000000000000000000000000', 'superseded', 'image', 'cli', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+                        ('dep_00000000000000000000000000000002', 'app_00000000000000000000000000000000', 'failed', 'image', 'api', '2026-01-02T00:00:00Z', '2026-01-02T00:00:00Z');
              INSERT INTO deployment_logs VALUES ('dep_00000000000000000000000000000001', 0, 'one'), ('dep_00000000000000000000000000000001', 1, 'two');",
         )
         .unwrap();

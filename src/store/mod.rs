@@ -181,3 +181,17 @@ fn log_read(
 fn parse_col<T: TryFrom<String, Error = String>>(s: String) -> StoreResult<T> {
     T::try_from(s).map_err(StoreError::Corrupt)
 }
+
+/// Timestamps are stored as their RFC 3339 text (see [`Timestamp`]).
+impl rusqlite::types::ToSql for crate::domain::Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl rusqlite::types::FromSql for crate::domain::Timestamp {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Self::parse(text).map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+    }
+}

@@ -3,15 +3,15 @@
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
-use crate::domain::{Project, ProjectId, ResourceName, ResourceRef, now_rfc3339};
+use crate::domain::{Project, ProjectId, ResourceName, ResourceRef, Timestamp, now_rfc3339};
 
 const COLUMNS: &str = "id, name, description, created_at, updated_at";
 
-fn row_to_project(r: &Row<'_>) -> rusqlite::Result<(String, String, String, String, String)> {
+fn row_to_project(r: &Row<'_>) -> rusqlite::Result<(String, String, String, Timestamp, Timestamp)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-fn build(t: (String, String, String, String, String)) -> StoreResult<Project> {
+fn build(t: (String, String, String, Timestamp, Timestamp)) -> StoreResult<Project> {
     Ok(Project {
         id: parse_col(t.0)?,
         name: parse_col(t.1)?,
@@ -23,12 +23,12 @@ fn build(t: (String, String, String, String, String)) -> StoreResult<Project> {
 
 impl Store {
     pub fn project_insert(&self, name: &ResourceName, description: &str) -> StoreResult<Project> {
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let p = Project {
             id: ProjectId::generate(),
             name: name.clone(),
             description: description.to_owned(),
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.conn()

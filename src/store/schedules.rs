@@ -1,5 +1,6 @@
 //! Schedules: a tool call with fixed arguments, run on a cron expression as its owner.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
@@ -26,10 +27,10 @@ pub struct ScheduleRow {
     pub args: serde_json::Value,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
-    pub next_run_at: Option<String>,
-    pub last_run_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub next_run_at: Option<Timestamp>,
+    pub last_run_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<ScheduleRow>> {

@@ -2,6 +2,7 @@
 //! the one before it. A refresh swaps them; presenting the previous token again means it
 //! was copied, and the session is revoked (refresh token reuse detection).
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreResult, parse_col};
@@ -13,17 +14,15 @@ pub struct SessionRow {
     pub user_id: UserId,
     pub user_agent: String,
     pub address: String,
-    pub created_at: String,
-    pub last_seen_at: String,
-    pub expires_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl SessionRow {
     pub fn active_at(&self, now: time::OffsetDateTime) -> bool {
-        self.revoked_at.is_none()
-            && time::OffsetDateTime::parse(&self.expires_at, &time::format_description::well_known::Rfc3339)
-                .is_ok_and(|at| at > now)
+        self.revoked_at.is_none() && self.expires_at.at() > now
     }
 }
 

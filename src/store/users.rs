@@ -1,6 +1,7 @@
 //! Users, their project memberships and their backup codes. Password hashes and sealed
 //! TOTP secrets are read only by the functions that need them, never listed.
 
+use crate::domain::Timestamp;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, StoreResult, parse_col, unique_conflict};
@@ -14,8 +15,8 @@ pub struct UserRow {
     pub name: String,
     pub role: Role,
     pub totp_enabled: bool,
-    pub created_at: String,
-    pub last_login_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
 }
 
 /// What a login needs besides the row.
@@ -30,7 +31,8 @@ const COLUMNS: &str = "id, email, name, role, totp_enabled, created_at, last_log
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<UserRow>> {
     let (id, email, name, role): (String, String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-    let (totp_enabled, created_at, last_login_at): (bool, String, Option<String>) = (r.get(4)?, r.get(5)?, r.get(6)?);
+    let (totp_enabled, created_at, last_login_at): (bool, Timestamp, Option<Timestamp>) =
+        (r.get(4)?, r.get(5)?, r.get(6)?);
     let build = || -> StoreResult<UserRow> {
         Ok(UserRow {
             id: parse_col(id)?,

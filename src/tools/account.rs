@@ -2,6 +2,7 @@
 //! (enrol with an authenticator app, confirm with a first code to get backup codes, turn
 //! off with a code). These act on whoever calls, so nobody can reach another user's.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,9 +25,9 @@ pub struct TotpDisable;
 #[derive(Serialize, JsonSchema)]
 pub struct SessionView {
     pub id: String,
-    pub created_at: String,
-    pub last_seen_at: String,
-    pub expires_at: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
     pub address: String,
     pub user_agent: String,
     /// Whether this is the session making the request.

@@ -1,11 +1,11 @@
 //! Certificates: list what the edge serves, upload one the user brings (validated before
 //! anything is stored), delete one, or renew an automatic one now.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{CertSource, CertificateId, DomainName, SecretString};
 use crate::registry::HttpMethod::{Delete, Get, Post};
@@ -59,17 +59,15 @@ pub struct CertView {
     pub issuer: String,
     /// Serial number, hex.
     pub serial: String,
-    pub not_before: String,
-    pub not_after: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
     /// Whole days of validity left (negative once expired).
     pub days_left: i64,
 }
 
 impl CertView {
     fn of(c: CertRow) -> Self {
-        let days_left = OffsetDateTime::parse(&c.not_after, &Rfc3339)
-            .map(|t| (t - OffsetDateTime::now_utc()).whole_days())
-            .unwrap_or(0);
+        let days_left = (c.not_after.at() - OffsetDateTime::now_utc()).whole_days();
         Self {
             id: c.id.to_string(),
             domain: c.hostname.to_string(),

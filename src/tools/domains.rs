@@ -3,6 +3,7 @@
 //! reaches this server. Attaching a name is all it takes to get HTTPS: the edge orders a
 //! certificate in the background.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ pub struct AcmeView {
     /// Why the last order failed (the certificate authority's words).
     pub last_error: Option<String>,
     /// When a failed order is retried (RFC 3339).
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 /// The certificate serving a domain.
@@ -67,7 +68,7 @@ pub struct AcmeView {
 pub struct ServingCert {
     pub id: String,
     pub source: CertSource,
-    pub not_after: String,
+    pub not_after: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -83,7 +84,7 @@ pub struct DomainView {
     pub certificate: Option<ServingCert>,
     /// `null` when automatic certificates are disabled or no order was placed yet.
     pub acme: Option<AcmeView>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -109,9 +110,7 @@ fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, Too
     let statuses = ctx.edge().acme_statuses()?;
     let served = &ctx.edge().state().certs;
     let now = time::OffsetDateTime::now_utc();
-    let unexpired = |c: &crate::store::CertRow| {
-        time::OffsetDateTime::parse(&c.not_after, &time::format_description::well_known::Rfc3339).is_ok_and(|t| t > now)
-    };
+    let unexpired = |c: &crate::store::CertRow| c.not_after.at() > now;
     Ok(rows
         .into_iter()
         .map(|d| {

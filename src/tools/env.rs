@@ -2,6 +2,7 @@
 //! and opened only for `env_list` with `reveal: true` (its own permission) — and, with the
 //! deploy engine, at container creation.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,7 @@ pub struct EnvVar {
     pub key: String,
     /// The value when revealed; `null` otherwise.
     pub value: Option<String>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::GeneratedKey;
-use crate::domain::{HookId, ResourceName, ResourceRef, now_rfc3339};
+use crate::domain::{HookId, ResourceName, ResourceRef, Timestamp};
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{
     HOOK_TOKEN_HEADER, HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, Transport,
@@ -107,7 +107,7 @@ impl Tool for HookCreate {
             app_id: app.id,
             created_by: maker,
             role: ctx.principal.role.min(crate::domain::Role::Developer),
-            created_at: now_rfc3339(),
+            created_at: Timestamp::now(),
             last_used_at: None,
         };
         ctx.store().hook_insert(&hook, &secret.hash)?;

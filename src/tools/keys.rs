@@ -1,6 +1,7 @@
 //! API keys: create one (shown once), list them, revoke one. A key never carries more than
 //! its creator has: its scope is at most the creator's and its role is the creator's.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ pub struct KeyCreated {
     pub name: String,
     pub scope: Scope,
     pub role: Role,
-    pub expires_at: Option<String>,
+    pub expires_at: Option<Timestamp>,
     /// The project the key is limited to, if any.
     pub project: Option<String>,
     /// The key itself. It is shown this once and cannot be recovered: store it now.
@@ -78,10 +79,10 @@ pub struct KeyView {
     pub state: KeyState,
     /// Whether this is the key making the request.
     pub current: bool,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
     /// The user the key acts for (absent for the bootstrap key).
     pub user: Option<String>,
     /// The project the key is limited to, if any.
@@ -129,7 +130,7 @@ impl Tool for KeyCreate {
         }
         let expires_at = input
             .expires_in_days
-            .map(|d| crate::domain::rfc3339_after(time::Duration::days(i64::from(d))));
+            .map(|d| Timestamp::after(time::Duration::days(i64::from(d))));
         let project = match &input.project {
             Some(r) => {
                 let p = ctx.store().project_find(r)?;
@@ -148,7 +149,7 @@ impl Tool for KeyCreate {
             hash: &key.hash,
             scope: input.scope,
             role,
-            expires_at: expires_at.as_deref(),
+            expires_at,
             user_id: ctx.principal.user.as_ref(),
             project_id: project.as_ref(),
         })?;

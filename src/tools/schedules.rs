@@ -3,13 +3,14 @@
 //! scope of the credential that made it). Each run is a job (`job_list`, `job_get`).
 //! Made for what sh0 does periodically — backups, cron-like calls, checks.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::domain::{CronSpec, ResourceName, ScheduleId, now_rfc3339, rfc3339};
+use crate::domain::{CronSpec, ResourceName, ScheduleId};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{JobRow, ScheduleRow};
@@ -93,8 +94,8 @@ pub struct ScheduleView {
     pub enabled: bool,
     /// Why it stopped, when sh0 stopped it (its owner was removed, ...).
     pub disabled_reason: Option<String>,
-    pub next_run_at: Option<String>,
-    pub last_run_at: Option<String>,
+    pub next_run_at: Option<Timestamp>,
+    pub last_run_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -174,11 +175,11 @@ fn check_call(ctx: &ToolContext, tool: &str, args: &Value) -> Result<(), ToolErr
     desc.allows(ctx.store(), &ctx.principal, args)
 }
 
-fn next_run(spec: &CronSpec, enabled: bool) -> Option<String> {
+fn next_run(spec: &CronSpec, enabled: bool) -> Option<Timestamp> {
     enabled
         .then(|| spec.next_after(OffsetDateTime::now_utc()))
         .flatten()
-        .map(rfc3339)
+        .map(Timestamp::from)
 }
 
 #[async_trait]
@@ -216,7 +217,7 @@ impl Tool for ScheduleCreate {
         let args = Value::Object(input.args.unwrap_or_default());
         check_call(ctx, &input.tool, &args)?;
         let enabled = input.enabled.unwrap_or(true);
-        let now = now_rfc3339();
+        let now = Timestamp::now();
         let row = ScheduleRow {
             id: ScheduleId::generate(),
             name: input.name,
@@ -231,7 +232,7 @@ impl Tool for ScheduleCreate {
             disabled_reason: None,
             next_run_at: next_run(&spec, enabled),
             last_run_at: None,
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         ctx.store().schedule_insert(&row)?;

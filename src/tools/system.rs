@@ -1,5 +1,6 @@
 //! `system_info`: what this server is and how it is doing.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ pub struct SystemInfoOutput {
     /// sh0 version.
     pub version: String,
     /// When this server process started (RFC 3339, UTC).
-    pub started_at: String,
+    pub started_at: Timestamp,
     pub uptime_secs: u64,
     /// Applied store migrations.
     pub schema_version: i64,

@@ -22,7 +22,7 @@ pub struct AppTrafficInput {
 #[derive(Serialize, JsonSchema)]
 pub struct AppTrafficOutput {
     /// Counting started when the server did (RFC 3339).
-    pub since: String,
+    pub since: crate::domain::Timestamp,
     pub apps: Vec<Traffic>,
 }
 
@@ -58,7 +58,7 @@ impl Tool for AppTraffic {
             .map(|a| a.name.to_string())
             .collect();
         Ok(AppTrafficOutput {
-            since: ctx.services.started_at.clone(),
+            since: ctx.services.started_at,
             apps: ctx
                 .edge()
                 .state()

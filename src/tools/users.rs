@@ -2,6 +2,7 @@
 //! server-wide 2FA requirement. Nobody grants more than they hold: an admin can neither
 //! invite an owner nor touch one, and the last owner cannot be demoted or removed.
 
+use crate::domain::Timestamp;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ pub struct UserInviteInput {
 pub struct UserInvited {
     pub email: String,
     pub role: Role,
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     /// The one-time invitation token. Shown once: send it to the person invited.
     pub token: String,
     /// Where the invited person sets their password: POST `{token, password, name}` here.
@@ -59,8 +60,8 @@ pub struct UserView {
     pub two_factor: bool,
     /// Projects a developer or viewer is a member of (owners and admins reach all).
     pub projects: Vec<String>,
-    pub created_at: String,
-    pub last_login_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -182,7 +183,7 @@ impl Tool for UserInvite {
             return Err(ToolError::conflict(format!("{} has an account already", input.email)));
         }
         let days = i64::from(input.expires_in_days.unwrap_or(7));
-        let expires_at = crate::domain::rfc3339_after(time::Duration::days(days));
+        let expires_at = Timestamp::after(time::Duration::days(days));
         let token = random_token();
         ctx.store().invite_insert(&NewInvite {
             token_hash: &hash_key(&token),
@@ -190,7 +191,7 @@ impl Tool for UserInvite {
             role: input.role,
             projects: &projects,
             invited_by: &ctx.principal.id.to_string(),
-            expires_at: &expires_at,
+            expires_at,
         })?;
         let s = &ctx.services.settings;
         Ok(UserInvited {

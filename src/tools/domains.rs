@@ -120,11 +120,11 @@ fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, Too
                 .iter()
                 // As the edge serves them: unexpired, an upload before an ACME certificate.
                 .filter(|c| unexpired(c) && c.names.iter().any(|n| crate::proxy::certs::name_matches(n, host)))
-                .max_by_key(|c| (c.source == CertSource::Uploaded, c.not_after.clone()))
+                .max_by_key(|c| (c.source == CertSource::Uploaded, c.not_after))
                 .map(|c| ServingCert {
                     id: c.id.to_string(),
                     source: c.source,
-                    not_after: c.not_after.clone(),
+                    not_after: c.not_after,
                 });
             DomainView {
                 domain: host.to_owned(),
@@ -137,7 +137,7 @@ fn views(ctx: &ToolContext, rows: Vec<DomainRow>) -> Result<Vec<DomainView>, Too
                     state: s.state,
                     orders: s.orders,
                     last_error: s.last_error.clone(),
-                    next_attempt_at: s.next_attempt_at.clone(),
+                    next_attempt_at: s.next_attempt_at,
                 }),
                 created_at: d.created_at,
             }

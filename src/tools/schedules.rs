@@ -132,8 +132,8 @@ fn view(ctx: &ToolContext, s: &ScheduleRow) -> ScheduleView {
         args,
         enabled: s.enabled,
         disabled_reason: s.disabled_reason.clone(),
-        next_run_at: s.next_run_at.clone(),
-        last_run_at: s.last_run_at.clone(),
+        next_run_at: s.next_run_at,
+        last_run_at: s.last_run_at,
     }
 }
 

@@ -86,7 +86,7 @@ impl Tool for SystemInfo {
         let s = &ctx.services;
         Ok(SystemInfoOutput {
             version: env!("CARGO_PKG_VERSION").into(),
-            started_at: s.started_at.clone(),
+            started_at: s.started_at,
             uptime_secs: s.started.elapsed().as_secs(),
             schema_version: s.store.schema_version()?,
             // Counts of what the caller reaches: others' projects are not even counted.

@@ -54,10 +54,22 @@ fn every_routed_tool_is_in_the_openapi_document() {
 
 #[test]
 fn every_tool_has_a_description_a_cli_path_and_object_schemas() {
+    let mut paths = std::collections::BTreeSet::new();
+    let word = regex::Regex::new("^[a-z][a-z0-9-]*$").unwrap();
     for d in sh0::tools::registry().iter() {
         let m = d.meta();
         assert!(m.description.len() > 20, "{}: describe it for a model", m.name);
-        assert_eq!(m.cli.len(), 2, "{}: cli path is group + verb", m.name);
+        let [group, verb] = d.cli();
+        assert!(
+            word.is_match(group) && word.is_match(verb),
+            "{}: cli path {group} {verb}",
+            m.name
+        );
+        assert!(
+            paths.insert((group, verb)),
+            "{}: `sh0 {group} {verb}` is another tool's",
+            m.name
+        );
         assert_eq!(d.input_schema()["type"], "object");
         assert_eq!(d.output_schema()["type"], "object");
         assert_eq!(d.input_schema()["additionalProperties"], false);

@@ -119,7 +119,8 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
         assert_eq!(r.status(), 401, "{name}: REST by name with a wrong key");
         let bad_mcp = server.mcp_client_with("sh0_wrong").await;
         assert!(bad_mcp.is_err(), "{name}: MCP with a wrong key must not connect");
-        let mut cli = vec![desc.meta().cli[0], desc.meta().cli[1]];
+        let [group, verb] = desc.cli();
+        let mut cli = vec![group, verb];
         let required = desc.required_inputs();
         let filler: Vec<(String, String)> = desc
             .input_properties()
@@ -214,7 +215,7 @@ async fn every_tool_keeps_the_contract_on_every_adapter() {
 
         // --- invalid input (or, for tools with nothing to get wrong, a valid call): CLI ---
         let before = server.audit_count().await;
-        let mut argv: Vec<String> = desc.meta().cli.iter().map(|s| s.to_string()).collect();
+        let mut argv: Vec<String> = desc.cli().iter().map(|s| s.to_string()).collect();
         let mut any_bad = false;
         for (prop, schema) in desc.input_properties() {
             let flag = format!("--{}", prop.replace('_', "-"));

@@ -89,7 +89,7 @@ impl Catalog {
                         .iter()
                         .map(|t| serde_json::to_value(t).unwrap_or_default())
                         .collect(),
-                    cli: m.cli.iter().map(|s| s.to_string()).collect(),
+                    cli: d.cli().iter().map(|s| s.to_string()).collect(),
                     input_schema: d.input_schema().clone(),
                     output_schema: d.output_schema().clone(),
                 }

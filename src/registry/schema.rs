@@ -29,6 +29,8 @@ pub fn schema_for<T: schemars::JsonSchema>() -> Value {
 pub struct ToolDescriptor {
     pub tool: Arc<dyn DynTool>,
     meta: ToolMeta,
+    /// `sh0 <group> <verb>`.
+    cli: [String; 2],
     input_schema: Value,
     output_schema: Value,
     validator: jsonschema::Validator,
@@ -69,13 +71,26 @@ impl ToolDescriptor {
         );
         let validator = jsonschema::draft202012::new(&input_schema)
             .unwrap_or_else(|e| panic!("{}: invalid input schema: {e}", meta.name));
+        let cli = match tool.cli() {
+            Some([group, verb]) => [group.to_owned(), verb.to_owned()],
+            None => {
+                let (group, verb) = meta.name.split_once('_').unwrap_or((meta.name, "run"));
+                [group.to_owned(), verb.replace('_', "-")]
+            }
+        };
         Self {
             tool,
             meta,
+            cli,
             input_schema,
             output_schema,
             validator,
         }
+    }
+
+    /// The CLI path: `[group, verb]`.
+    pub fn cli(&self) -> [&str; 2] {
+        [&self.cli[0], &self.cli[1]]
     }
 
     /// The endpoints beside the tool call that this tool admits.

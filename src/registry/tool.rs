@@ -133,8 +133,6 @@ pub struct ToolMeta {
     /// What the tool reaches: the server, a listing, or one project's resource.
     pub target: Target,
     pub http: Option<HttpRoute>,
-    /// CLI path: `["app", "create"]` is `sh0 app create`.
-    pub cli: &'static [&'static str],
     pub idempotent: bool,
 }
 
@@ -178,6 +176,12 @@ pub trait Tool: Send + Sync + 'static {
         &[]
     }
 
+    /// The CLI path (`sh0 <group> <verb>`), when it is not the name split at its first `_`
+    /// (`app_create` is `sh0 app create`, `user_update_role` is `sh0 user update-role`).
+    fn cli(&self) -> Option<[&'static str; 2]> {
+        None
+    }
+
     /// For `Destructive` tools: the name the caller must confirm (the resource's name),
     /// resolved from the validated input. Dispatch compares it with the `confirm` argument
     /// before `call` runs. Returns `NotFound` when the resource does not exist.
@@ -196,6 +200,7 @@ pub trait Tool: Send + Sync + 'static {
 pub trait DynTool: Send + Sync {
     fn meta(&self) -> ToolMeta;
     fn transports(&self) -> &'static [Transport];
+    fn cli(&self) -> Option<[&'static str; 2]>;
     fn input_schema(&self) -> Value;
     fn output_schema(&self) -> Value;
     /// Deserializes `args` (already validated against the schema), applies the
@@ -218,6 +223,10 @@ impl<T: Tool> DynTool for Erased<T> {
 
     fn transports(&self) -> &'static [Transport] {
         self.0.transports()
+    }
+
+    fn cli(&self) -> Option<[&'static str; 2]> {
+        self.0.cli()
     }
 
     fn input_schema(&self) -> Value {

@@ -97,7 +97,6 @@ impl Tool for SessionList {
             permission: Permission::Account,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/sessions")),
-            cli: &["session", "list"],
             idempotent: true,
         }
     }
@@ -143,7 +142,6 @@ impl Tool for SessionRevoke {
             permission: Permission::Account,
             target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/sessions/{session}")),
-            cli: &["session", "revoke"],
             idempotent: true,
         }
     }
@@ -177,7 +175,6 @@ impl Tool for TotpEnroll {
             permission: Permission::Account,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/account/totp")),
-            cli: &["totp", "enroll"],
             idempotent: false,
         }
     }
@@ -224,7 +221,6 @@ impl Tool for TotpConfirm {
             permission: Permission::Account,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/account/totp/confirm")),
-            cli: &["totp", "confirm"],
             idempotent: false,
         }
     }
@@ -274,7 +270,6 @@ impl Tool for TotpDisable {
             permission: Permission::Account,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/account/totp/disable")),
-            cli: &["totp", "disable"],
             idempotent: false,
         }
     }

@@ -154,7 +154,6 @@ impl Tool for AppCreate {
             permission: Permission::AppsWrite,
             target: Target::project("project"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps")),
-            cli: &["app", "create"],
             idempotent: false,
         }
     }
@@ -188,7 +187,6 @@ impl Tool for AppList {
             permission: Permission::AppsRead,
             target: Target::project("project"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps")),
-            cli: &["app", "list"],
             idempotent: true,
         }
     }
@@ -221,7 +219,6 @@ impl Tool for AppGet {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}")),
-            cli: &["app", "get"],
             idempotent: true,
         }
     }
@@ -247,7 +244,6 @@ impl Tool for AppUpdate {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Patch, "/api/v1/apps/{app}")),
-            cli: &["app", "update"],
             idempotent: true,
         }
     }
@@ -294,7 +290,6 @@ impl Tool for AppDelete {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}")),
-            cli: &["app", "delete"],
             idempotent: false,
         }
     }

@@ -52,7 +52,6 @@ impl Tool for AuditList {
             permission: Permission::AuditRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/audit")),
-            cli: &["audit", "list"],
             idempotent: true,
         }
     }
@@ -88,7 +87,6 @@ impl Tool for AuditVerify {
             permission: Permission::AuditRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/audit/verify")),
-            cli: &["audit", "verify"],
             idempotent: true,
         }
     }

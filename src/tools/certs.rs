@@ -107,7 +107,6 @@ impl Tool for CertList {
             permission: Permission::SystemRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/certificates")),
-            cli: &["cert", "list"],
             idempotent: true,
         }
     }
@@ -146,7 +145,6 @@ impl Tool for CertUpload {
             permission: Permission::CertsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/certificates")),
-            cli: &["cert", "upload"],
             idempotent: true,
         }
     }
@@ -174,7 +172,6 @@ impl Tool for CertDelete {
             permission: Permission::CertsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/certificates/{certificate}")),
-            cli: &["cert", "delete"],
             idempotent: false,
         }
     }
@@ -216,7 +213,6 @@ impl Tool for CertRenew {
             permission: Permission::CertsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/certificates/renew")),
-            cli: &["cert", "renew"],
             idempotent: false,
         }
     }

@@ -41,7 +41,6 @@ impl Tool for ProjectCheck {
             permission: Permission::AppsRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/checks")),
-            cli: &["project", "check"],
             idempotent: true,
         }
     }

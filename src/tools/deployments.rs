@@ -165,7 +165,6 @@ impl Tool for AppDeploy {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/deploy")),
-            cli: &["app", "deploy"],
             idempotent: false,
         }
     }
@@ -256,7 +255,6 @@ impl Tool for DeploymentGet {
             permission: Permission::AppsRead,
             target: Target::deployment("deployment"),
             http: Some(HttpRoute::new(Get, "/api/v1/deployments/{deployment}")),
-            cli: &["deployment", "get"],
             idempotent: true,
         }
     }
@@ -292,7 +290,6 @@ impl Tool for DeploymentList {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/deployments")),
-            cli: &["deployment", "list"],
             idempotent: true,
         }
     }
@@ -321,7 +318,6 @@ impl Tool for DeploymentCancel {
             permission: Permission::AppsWrite,
             target: Target::deployment("deployment"),
             http: Some(HttpRoute::new(Post, "/api/v1/deployments/{deployment}/cancel")),
-            cli: &["deployment", "cancel"],
             idempotent: true,
         }
     }
@@ -350,7 +346,6 @@ impl Tool for AppRollback {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/rollback")),
-            cli: &["app", "rollback"],
             idempotent: false,
         }
     }

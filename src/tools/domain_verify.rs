@@ -90,7 +90,6 @@ impl Tool for DomainVerify {
                 resource: ResourceKind::Domain,
             },
             http: Some(HttpRoute::new(Get, "/api/v1/domains/{domain}/verify")),
-            cli: &["domain", "verify"],
             idempotent: true,
         }
     }

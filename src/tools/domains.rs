@@ -162,7 +162,6 @@ impl Tool for DomainAdd {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/domains")),
-            cli: &["domain", "add"],
             idempotent: false,
         }
     }
@@ -219,7 +218,6 @@ impl Tool for DomainList {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/domains")),
-            cli: &["domain", "list"],
             idempotent: true,
         }
     }
@@ -266,7 +264,6 @@ impl Tool for DomainRemove {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/domains/{domain}")),
-            cli: &["domain", "remove"],
             idempotent: false,
         }
     }

@@ -91,7 +91,6 @@ impl Tool for EnvSet {
             permission: Permission::EnvWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Put, "/api/v1/apps/{app}/env/{key}")),
-            cli: &["env", "set"],
             idempotent: true,
         }
     }
@@ -126,7 +125,6 @@ impl Tool for EnvUnset {
             permission: Permission::EnvWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/env/{key}")),
-            cli: &["env", "unset"],
             idempotent: false,
         }
     }
@@ -174,7 +172,6 @@ impl Tool for EnvList {
             permission: Permission::EnvRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/env")),
-            cli: &["env", "list"],
             idempotent: true,
         }
     }

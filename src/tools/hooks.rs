@@ -86,7 +86,6 @@ impl Tool for HookCreate {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/hooks")),
-            cli: &["hook", "create"],
             idempotent: false,
         }
     }
@@ -134,7 +133,6 @@ impl Tool for HookList {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/hooks")),
-            cli: &["hook", "list"],
             idempotent: true,
         }
     }
@@ -161,7 +159,6 @@ impl Tool for HookDelete {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/hooks/{hook}")),
-            cli: &["hook", "delete"],
             idempotent: true,
         }
     }

@@ -103,7 +103,6 @@ impl Tool for JobList {
             permission: Permission::JobsRead,
             target: Target::Listing,
             http: Some(HttpRoute::new(Get, "/api/v1/jobs")),
-            cli: &["job", "list"],
             idempotent: true,
         }
     }
@@ -143,7 +142,6 @@ impl Tool for JobGet {
             permission: Permission::JobsRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/jobs/{job}")),
-            cli: &["job", "get"],
             idempotent: true,
         }
     }
@@ -177,7 +175,6 @@ impl Tool for JobCancel {
             permission: Permission::JobsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/jobs/{job}/cancel")),
-            cli: &["job", "cancel"],
             idempotent: true,
         }
     }

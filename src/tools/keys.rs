@@ -116,7 +116,6 @@ impl Tool for KeyCreate {
             permission: Permission::KeysManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/keys")),
-            cli: &["key", "create"],
             idempotent: false,
         }
     }
@@ -209,7 +208,6 @@ impl Tool for KeyList {
             permission: Permission::KeysManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/keys")),
-            cli: &["key", "list"],
             idempotent: true,
         }
     }
@@ -251,7 +249,6 @@ impl Tool for KeyRevoke {
             permission: Permission::KeysManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/keys/{key}")),
-            cli: &["key", "revoke"],
             idempotent: false,
         }
     }

@@ -86,7 +86,6 @@ impl Tool for ProjectCreate {
             permission: Permission::ProjectsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/projects")),
-            cli: &["project", "create"],
             idempotent: false,
         }
     }
@@ -119,7 +118,6 @@ impl Tool for ProjectList {
             permission: Permission::ProjectsRead,
             target: Target::Listing,
             http: Some(HttpRoute::new(Get, "/api/v1/projects")),
-            cli: &["project", "list"],
             idempotent: true,
         }
     }
@@ -150,7 +148,6 @@ impl Tool for ProjectGet {
             permission: Permission::ProjectsRead,
             target: Target::project("project"),
             http: Some(HttpRoute::new(Get, "/api/v1/projects/{project}")),
-            cli: &["project", "get"],
             idempotent: true,
         }
     }
@@ -175,7 +172,6 @@ impl Tool for ProjectUpdate {
             permission: Permission::ProjectsWrite,
             target: Target::project("project"),
             http: Some(HttpRoute::new(Patch, "/api/v1/projects/{project}")),
-            cli: &["project", "update"],
             idempotent: true,
         }
     }
@@ -203,7 +199,6 @@ impl Tool for ProjectDelete {
             permission: Permission::ProjectsWrite,
             target: Target::project("project"),
             http: Some(HttpRoute::new(Delete, "/api/v1/projects/{project}")),
-            cli: &["project", "delete"],
             idempotent: false,
         }
     }

@@ -58,7 +58,6 @@ impl Tool for AppStop {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/stop")),
-            cli: &["app", "stop"],
             idempotent: true,
         }
     }
@@ -87,7 +86,6 @@ impl Tool for AppStart {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/start")),
-            cli: &["app", "start"],
             idempotent: true,
         }
     }
@@ -117,7 +115,6 @@ impl Tool for AppRestart {
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/restart")),
-            cli: &["app", "restart"],
             idempotent: false,
         }
     }
@@ -159,7 +156,6 @@ impl Tool for AppLogs {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/logs")),
-            cli: &["app", "logs"],
             idempotent: true,
         }
     }

@@ -200,7 +200,6 @@ impl Tool for ScheduleCreate {
             permission: Permission::JobsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/schedules")),
-            cli: &["schedule", "create"],
             idempotent: false,
         }
     }
@@ -255,7 +254,6 @@ impl Tool for ScheduleList {
             permission: Permission::JobsRead,
             target: Target::Listing,
             http: Some(HttpRoute::new(Get, "/api/v1/schedules")),
-            cli: &["schedule", "list"],
             idempotent: true,
         }
     }
@@ -286,7 +284,6 @@ impl Tool for ScheduleGet {
             permission: Permission::JobsRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/schedules/{schedule}")),
-            cli: &["schedule", "get"],
             idempotent: true,
         }
     }
@@ -317,7 +314,6 @@ impl Tool for ScheduleUpdate {
             permission: Permission::JobsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Patch, "/api/v1/schedules/{schedule}")),
-            cli: &["schedule", "update"],
             idempotent: true,
         }
     }
@@ -372,7 +368,6 @@ impl Tool for ScheduleDelete {
             permission: Permission::JobsWrite,
             target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/schedules/{schedule}")),
-            cli: &["schedule", "delete"],
             idempotent: true,
         }
     }

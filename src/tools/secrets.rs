@@ -59,7 +59,6 @@ impl Tool for SecretsRotate {
             permission: Permission::SecretsRotate,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/secrets/rotate")),
-            cli: &["secrets", "rotate"],
             idempotent: false,
         }
     }

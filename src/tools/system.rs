@@ -77,7 +77,6 @@ impl Tool for SystemInfo {
             permission: Permission::SystemRead,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/system")),
-            cli: &["system", "info"],
             idempotent: true,
         }
     }

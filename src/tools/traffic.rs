@@ -43,7 +43,6 @@ impl Tool for AppTraffic {
             permission: Permission::AppsRead,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Get, "/api/v1/traffic")),
-            cli: &["app", "traffic"],
             idempotent: true,
         }
     }

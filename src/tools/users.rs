@@ -172,7 +172,6 @@ impl Tool for UserInvite {
             permission: Permission::UsersManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Post, "/api/v1/users/invites")),
-            cli: &["user", "invite"],
             idempotent: false,
         }
     }
@@ -218,7 +217,6 @@ impl Tool for UserList {
             permission: Permission::UsersManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Get, "/api/v1/users")),
-            cli: &["user", "list"],
             idempotent: true,
         }
     }
@@ -247,7 +245,6 @@ impl Tool for UserUpdateRole {
             permission: Permission::UsersManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Patch, "/api/v1/users/{user}")),
-            cli: &["user", "update-role"],
             idempotent: true,
         }
     }
@@ -286,7 +283,6 @@ impl Tool for UserRemove {
             permission: Permission::UsersManage,
             target: Target::Server,
             http: Some(HttpRoute::new(Delete, "/api/v1/users/{user}")),
-            cli: &["user", "remove"],
             idempotent: false,
         }
     }
@@ -309,6 +305,11 @@ impl Tool for SecurityPolicySet {
     type Input = SecurityPolicyInput;
     type Output = SecurityPolicy;
 
+    /// `sh0 security-policy set`: the policy is one thing, not a "security" group.
+    fn cli(&self) -> Option<[&'static str; 2]> {
+        Some(["security-policy", "set"])
+    }
+
     fn meta(&self) -> ToolMeta {
         ToolMeta {
             name: "security_policy_set",
@@ -319,7 +320,6 @@ impl Tool for SecurityPolicySet {
             permission: Permission::SecurityPolicy,
             target: Target::Server,
             http: Some(HttpRoute::new(Put, "/api/v1/security-policy")),
-            cli: &["security-policy", "set"],
             idempotent: true,
         }
     }

@@ -22,15 +22,18 @@ fn flag_name(prop: &str) -> String {
     prop.replace('_', "-")
 }
 
-pub fn command_for(verb: &'static str, desc: &ToolDescriptor) -> Command {
+pub fn command_for(verb: &str, desc: &ToolDescriptor) -> Command {
     let meta = desc.meta();
     let required = desc.required_inputs();
-    let mut cmd = Command::new(verb).about(meta.title).long_about(meta.description).arg(
-        Arg::new("json")
-            .long("json")
-            .action(ArgAction::SetTrue)
-            .help("Print the result as JSON"),
-    );
+    let mut cmd = Command::new(verb.to_owned())
+        .about(meta.title)
+        .long_about(meta.description)
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print the result as JSON"),
+        );
     for (prop, schema) in desc.input_properties() {
         let mut help = schema
             .get("description")

@@ -44,17 +44,15 @@ pub fn fail(e: &ToolError) -> i32 {
 
 /// Adds a subcommand group per first `cli` path segment, and a verb per tool.
 pub fn augment(mut root: Command, registry: &Registry) -> Command {
-    let mut groups: Vec<(&'static str, Command)> = Vec::new();
+    let mut groups: Vec<(String, Command)> = Vec::new();
     for desc in registry.iter() {
-        let [group, verb] = desc.meta().cli else {
-            continue;
-        };
+        let [group, verb] = desc.cli();
         let cmd = args::command_for(verb, desc);
         match groups.iter_mut().find(|(g, _)| g == group) {
             Some((_, g)) => *g = g.clone().subcommand(cmd),
             None => groups.push((
-                group,
-                Command::new(*group)
+                group.to_owned(),
+                Command::new(group.to_owned())
                     .about(format!("{group} commands"))
                     .subcommand_required(true)
                     .arg_required_else_help(true)
@@ -72,7 +70,7 @@ pub fn augment(mut root: Command, registry: &Registry) -> Command {
 pub async fn run(registry: &Registry, matches: &ArgMatches, client: &ApiClient) -> Option<i32> {
     let (group, sub) = matches.subcommand()?;
     let (verb, vm) = sub.subcommand()?;
-    let desc = registry.iter().find(|d| d.meta().cli == [group, verb])?;
+    let desc = registry.iter().find(|d| d.cli() == [group, verb])?;
     let json = vm.get_flag("json");
     let mut input = match args::input_from(desc, vm) {
         Ok(v) => v,

@@ -69,27 +69,26 @@ pub fn routes() -> Router<Dispatcher> {
         .route("/api/v1/auth/invites/accept", post(accept_invite))
 }
 
-/// The value of cookie `name` in the request.
+/// The value of cookie `name` in the request (the first, if a client sent it twice).
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .and_then(|c| c.value_raw())
 }
 
 fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, http_only: bool, secure: bool) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path={path}; Max-Age={max_age}; SameSite=Strict");
-    if http_only {
-        c.push_str("; HttpOnly");
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("sh0_invalid=; Max-Age=0"))
+    let c = cookie::Cookie::build((name, value))
+        .path(path)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .same_site(cookie::SameSite::Strict)
+        .http_only(http_only)
+        .secure(secure);
+    HeaderValue::from_str(&c.to_string()).unwrap_or_else(|_| HeaderValue::from_static("sh0_invalid=; Max-Age=0"))
 }
 
 fn with_session(status: StatusCode, s: IssuedSession, headers: &HeaderMap) -> Response {

@@ -74,7 +74,7 @@ fn operation(desc: &ToolDescriptor) -> (String, String, Value) {
         "operationId": meta.name,
         "summary": meta.title,
         "description": meta.description,
-        "tags": [meta.cli.first().copied().unwrap_or("other")],
+        "tags": [desc.cli()[0]],
         "parameters": parameters,
         "responses": {
             ok_status: { "description": "Success", "content": { "application/json": { "schema": embeddable(desc.output_schema()) } } },

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 /// A server-wide role, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     Viewer,
     Developer,
@@ -17,11 +19,13 @@ pub enum Role {
 /// What an API key may do at most, whatever its holder's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum Scope {
     Read,
     Write,
     Admin,
 }
 
-text_enum!(Role { Viewer => "viewer", Developer => "developer", Admin => "admin", Owner => "owner" });
-text_enum!(Scope { Read => "read", Write => "write", Admin => "admin" });
+text_enum!(Role);
+text_enum!(Scope);

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 /// and is never renewed by sh0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum CertSource {
     Acme,
     Uploaded,
@@ -16,6 +18,8 @@ pub enum CertSource {
 /// The automatic-certificate state of one domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum AcmeState {
     /// Waiting for its first (or next) order.
     Pending,
@@ -27,5 +31,5 @@ pub enum AcmeState {
     Failed,
 }
 
-text_enum!(CertSource { Acme => "acme", Uploaded => "uploaded" });
-text_enum!(AcmeState { Pending => "pending", Issuing => "issuing", Valid => "valid", Failed => "failed" });
+text_enum!(CertSource);
+text_enum!(AcmeState);

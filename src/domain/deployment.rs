@@ -10,6 +10,8 @@ use super::{AppId, DeploymentId};
 /// `running failed cancelled superseded` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum DeploymentStatus {
     Queued,
     Uploading,
@@ -36,40 +38,13 @@ impl DeploymentStatus {
     pub fn is_active(self) -> bool {
         Self::ACTIVE.contains(&self)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Uploading => "uploading",
-            Self::Pulling => "pulling",
-            Self::Building => "building",
-            Self::Pushing => "pushing",
-            Self::Starting => "starting",
-            Self::Running => "running",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Superseded => "superseded",
-        }
-    }
-}
-
-impl TryFrom<String> for DeploymentStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        [
-            Self::ACTIVE.as_slice(),
-            &[Self::Running, Self::Failed, Self::Cancelled, Self::Superseded],
-        ]
-        .concat()
-        .into_iter()
-        .find(|v| v.as_str() == s)
-        .ok_or_else(|| format!("unknown deployment status `{s}`"))
-    }
 }
 
 /// Where a deployment's code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum SourceKind {
     /// An uploaded archive with a Dockerfile, built here.
     Archive,
@@ -79,31 +54,11 @@ pub enum SourceKind {
     Previous,
 }
 
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Archive => "archive",
-            Self::Image => "image",
-            Self::Previous => "previous",
-        }
-    }
-}
-
-impl TryFrom<String> for SourceKind {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "archive" => Ok(Self::Archive),
-            "image" => Ok(Self::Image),
-            "previous" => Ok(Self::Previous),
-            _ => Err(format!("unknown source kind `{s}`")),
-        }
-    }
-}
-
 /// What started a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Trigger {
     CliPush,
     Cli,
@@ -117,44 +72,6 @@ pub enum Trigger {
     System,
     /// A deploy hook.
     Hook,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::CliPush => "cli-push",
-            Self::Cli => "cli",
-            Self::Api => "api",
-            Self::Mcp => "mcp",
-            Self::Chat => "chat",
-            Self::Rollback => "rollback",
-            Self::Restart => "restart",
-            Self::Schedule => "schedule",
-            Self::System => "system",
-            Self::Hook => "hook",
-        }
-    }
-}
-
-impl TryFrom<String> for Trigger {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        [
-            Self::CliPush,
-            Self::Cli,
-            Self::Api,
-            Self::Mcp,
-            Self::Chat,
-            Self::Rollback,
-            Self::Restart,
-            Self::Schedule,
-            Self::System,
-            Self::Hook,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-        .ok_or_else(|| format!("unknown trigger `{s}`"))
-    }
 }
 
 /// A deployment as tools return it.
@@ -197,3 +114,7 @@ impl Default for HealthCheck {
         }
     }
 }
+
+text_enum!(DeploymentStatus);
+text_enum!(SourceKind);
+text_enum!(Trigger);

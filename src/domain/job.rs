@@ -8,6 +8,8 @@ use std::str::FromStr;
 /// `queued` and `running` are active; the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum JobStatus {
     Queued,
     Running,
@@ -16,13 +18,7 @@ pub enum JobStatus {
     Cancelled,
 }
 
-text_enum!(JobStatus {
-    Queued => "queued",
-    Running => "running",
-    Succeeded => "succeeded",
-    Failed => "failed",
-    Cancelled => "cancelled",
-});
+text_enum!(JobStatus);
 
 impl JobStatus {
     pub fn is_active(self) -> bool {
@@ -33,6 +29,8 @@ impl JobStatus {
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "snake_case")]
 pub enum JobKind {
     /// One run of a schedule: a tool call as the schedule's owner.
     ScheduleRun,
@@ -42,11 +40,7 @@ pub enum JobKind {
     CertificateOrder,
 }
 
-text_enum!(JobKind {
-    ScheduleRun => "schedule_run",
-    Deploy => "deploy",
-    CertificateOrder => "certificate_order",
-});
+text_enum!(JobKind);
 
 /// Who started a job, as the audit log names callers (`user:…/…`, `key:…`, `system:…`),
 /// and the user it acts for, if any (whose jobs a user sees).

@@ -1,26 +1,22 @@
 //! Pure domain types: identifiers, validated names, and the rules that need no I/O.
 //! Everything else depends on this module; it depends on nothing of sh0.
 
-/// `as_str`, `Display` and `TryFrom<String>` for an enum stored and shown as text.
+/// `as_str` and `TryFrom<String>` (the store's column reader) for an enum stored and shown
+/// as text, which derives strum's `IntoStaticStr`, `EnumString` and `Display` with the
+/// same case as its serde names.
 macro_rules! text_enum {
-    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+    ($ty:ty) => {
         impl $ty {
+            /// The name it is stored and shown under (strum's, the same as serde's).
             pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),* }
+                self.into()
             }
         }
         impl TryFrom<String> for $ty {
             type Error = String;
             fn try_from(s: String) -> Result<Self, String> {
-                match s.as_str() {
-                    $($text => Ok(Self::$variant),)*
-                    _ => Err(format!("unknown {} `{s}`", stringify!($ty).to_lowercase())),
-                }
-            }
-        }
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                s.parse()
+                    .map_err(|_| format!("unknown {} `{s}`", stringify!($ty).to_lowercase()))
             }
         }
     };

@@ -47,32 +47,13 @@ pub struct App {
 /// What Docker does when an app's process exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::Display)]
+#[strum(serialize_all = "kebab-case")]
 pub enum RestartPolicy {
     No,
     Always,
     UnlessStopped,
     OnFailure,
-}
-
-impl RestartPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::No => "no",
-            Self::Always => "always",
-            Self::UnlessStopped => "unless-stopped",
-            Self::OnFailure => "on-failure",
-        }
-    }
-}
-
-impl TryFrom<String> for RestartPolicy {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        [Self::No, Self::Always, Self::UnlessStopped, Self::OnFailure]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown restart policy `{s}`"))
-    }
 }
 
 /// Current time in the text form of every stored timestamp (see [`super::Timestamp`]),
@@ -90,3 +71,5 @@ pub fn rfc3339_after(d: time::Duration) -> String {
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
     super::Timestamp::from(at).to_string()
 }
+
+text_enum!(RestartPolicy);

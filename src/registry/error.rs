@@ -13,6 +13,8 @@ use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// The input does not fit the tool's schema or rules.
     InvalidInput,
@@ -40,19 +42,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidInput => "invalid_input",
-            Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::Conflict => "conflict",
-            Self::ConfirmationRequired => "confirmation_required",
-            Self::Unprocessable => "unprocessable",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
-            Self::RateLimited => "rate_limited",
-            Self::SecondFactorRequired => "second_factor_required",
-        }
+        self.into()
     }
 }
 

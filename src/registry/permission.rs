@@ -10,6 +10,8 @@ use crate::domain::{Role, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Permission {
     SystemRead,
     ProjectsRead,
@@ -41,25 +43,7 @@ pub enum Permission {
 
 impl Permission {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SystemRead => "system_read",
-            Self::ProjectsRead => "projects_read",
-            Self::ProjectsWrite => "projects_write",
-            Self::AppsRead => "apps_read",
-            Self::AppsWrite => "apps_write",
-            Self::EnvRead => "env_read",
-            Self::EnvWrite => "env_write",
-            Self::EnvReveal => "env_reveal",
-            Self::AuditRead => "audit_read",
-            Self::CertsWrite => "certs_write",
-            Self::KeysManage => "keys_manage",
-            Self::SecretsRotate => "secrets_rotate",
-            Self::UsersManage => "users_manage",
-            Self::Account => "account",
-            Self::SecurityPolicy => "security_policy",
-            Self::JobsRead => "jobs_read",
-            Self::JobsWrite => "jobs_write",
-        }
+        self.into()
     }
 
     /// The least role that holds this permission.

@@ -132,7 +132,11 @@ async fn a_hook_deploys_its_app_as_itself_within_its_makers_role() {
     assert!(body["error"]["message"].as_str().unwrap().contains("removed"), "{body}");
     // Deleting the hook (or its app) ends it.
     owner
-        .must(&server, "hook_delete", json!({"app": "hooked", "hook": "ci"}))
+        .must(
+            &server,
+            "hook_delete",
+            json!({"app": "hooked", "hook": "ci", "confirm": "ci"}),
+        )
         .await;
     let (status, _) = deliver(&url, Some(&token)).await;
     assert_eq!(status, 401);

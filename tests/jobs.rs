@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use common::Server;
-use common::accounts::{Session, setup_owner};
+use common::accounts::{Session, invite_and_join, setup_owner};
 
 /// A TCP port that accepts connections and never says a word.
 fn silent_port() -> u16 {
@@ -122,4 +122,59 @@ async fn kill_9_during_a_certificate_order_and_a_scheduled_run() {
     // being ordered again (not stuck as an order of a dead process).
     let certs = owner.must(&server, "cert_list", json!({})).await;
     assert_eq!(certs["certificates"], json!([]), "{certs}");
+}
+
+/// A job in a project goes with the project: its members see it (without the session of
+/// whoever started it), others do not — not even who started it, once they left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_jobs_are_seen_by_its_members_only() {
+    let server = Server::start_with(&["--no-acme"]);
+    let owner = setup_owner(&server, "owner@example.com").await;
+    for p in ["proj-a", "proj-b"] {
+        owner.must(&server, "project_create", json!({ "name": p })).await;
+    }
+    owner
+        .must(&server, "app_create", json!({"name": "alpha", "project": "proj-a"}))
+        .await;
+    let dev_a = invite_and_join(&server, &owner, "a@example.com", "developer", &["proj-a"]).await;
+    let viewer_a = invite_and_join(&server, &owner, "v@example.com", "viewer", &["proj-a"]).await;
+    let dev_b = invite_and_join(&server, &owner, "b@example.com", "developer", &["proj-b"]).await;
+    // The image does not exist: the deployment fails, and its job stays to be seen.
+    let dep = dev_a
+        .must(
+            &server,
+            "app_deploy",
+            json!({"app": "alpha", "image": "sh0-test/absent:1"}),
+        )
+        .await;
+    let got = dev_a
+        .must(&server, "deployment_get", json!({"deployment": dep["deployment_id"]}))
+        .await;
+    let job = got["deployment"]["job"].as_str().unwrap().to_owned();
+
+    let mine = dev_a.must(&server, "job_get", json!({ "job": job })).await;
+    assert!(mine["job"]["principal"].as_str().unwrap().contains("/ses_"), "{mine}");
+    let seen = viewer_a.must(&server, "job_get", json!({ "job": job })).await;
+    let principal = seen["job"]["principal"].as_str().unwrap();
+    assert!(
+        principal.starts_with("user:usr_") && !principal.contains("ses_"),
+        "{seen}"
+    );
+    // A developer of another project: as if it did not exist.
+    let (status, body) = dev_b.call(&server, "job_get", json!({ "job": job }), false).await;
+    assert_eq!(status, 404, "{body}");
+    let list = dev_b.must(&server, "job_list", json!({})).await;
+    assert!(!list.to_string().contains(&job), "{list}");
+    let (status, body) = dev_b.call(&server, "job_cancel", json!({ "job": job }), true).await;
+    assert_eq!(status, 404, "{body}");
+    // Who started it, once out of the project, sees it no more.
+    owner
+        .must(
+            &server,
+            "user_update_role",
+            json!({"user": "a@example.com", "role": "developer", "projects": ["proj-b"]}),
+        )
+        .await;
+    let (status, body) = dev_a.call(&server, "job_get", json!({ "job": job }), false).await;
+    assert_eq!(status, 404, "{body}");
 }

@@ -8,7 +8,8 @@ use super::context::{self, Prepared};
 use super::{DeployError, Deployer, pipeline};
 use crate::docker::DockerError;
 use crate::domain::{
-    App, Deployment, DeploymentId, DeploymentStatus, Initiator, JobKind, ResourceRef, SourceKind, Trigger, UploadId,
+    App, Deployment, DeploymentId, DeploymentStatus, Initiator, JobKind, JobStatus, ResourceRef, SourceKind, Trigger,
+    UploadId,
 };
 use crate::jobs::{JobError, JobSpec};
 use crate::proxy::{Target, Upstream};
@@ -75,14 +76,16 @@ impl Deployer {
     }
 
     /// Starts a deployment of `source` for `by`: a job of the runner (409 when one is
-    /// running for the app) that runs the pipeline in the background. Returns the queued
-    /// deployment.
+    /// running for the app) that runs the pipeline in the background, its log opening with
+    /// `note` when there is one. Returns the queued deployment. Every failure after the job
+    /// began ends the job (and the deployment, once recorded) failed, with the reason.
     pub async fn deploy(
         &self,
         app: &App,
         source: Source,
         trigger: Trigger,
         by: &Initiator,
+        note: Option<String>,
     ) -> Result<Deployment, DeployError> {
         let store = &self.inner.store;
         let (kind, image) = match &source {
@@ -123,26 +126,25 @@ impl Deployer {
                 if let Source::Context(tar) = &source {
                     remove_work(tar);
                 }
-                return Err(e.into());
+                let e = DeployError::from(e);
+                job.finish(JobStatus::Failed, Some(&e.to_string()));
+                return Err(e);
             }
         };
         let context = match source {
-            Source::Context(tar) => {
-                let kept = self.archives_dir().join(format!("{}.tar", dep.id));
-                let moved = super::private_dir(&self.archives_dir()).and_then(|_| std::fs::rename(&tar, &kept));
-                remove_work(&tar);
-                if let Err(e) = moved {
-                    store.deployment_set_status(
-                        &dep.id,
-                        DeploymentStatus::Failed,
-                        Some("could not keep the source"),
-                    )?;
-                    job.finish(crate::domain::JobStatus::Failed, Some("could not keep the source"));
-                    return Err(DeployError::Io(e.to_string()));
+            Source::Context(tar) => match self.keep_source(&dep, &tar) {
+                Ok(kept) => Some(kept),
+                Err(e) => {
+                    // Nothing runs: the deployment and its job end failed, saying why, and
+                    // the app is free for the next deployment.
+                    let reason = format!("could not keep the source: {e}");
+                    if let Err(se) = store.deployment_set_status(&dep.id, DeploymentStatus::Failed, Some(&reason)) {
+                        tracing::error!(deployment = %dep.id, error = %se, "could not record a failed deployment");
+                    }
+                    job.finish(JobStatus::Failed, Some(&reason));
+                    return Err(e);
                 }
-                store.deployment_set_archive(&dep.id, Some(&kept.to_string_lossy()))?;
-                Some(kept)
-            }
+            },
             _ => None,
         };
         job.log(format!(
@@ -151,14 +153,30 @@ impl Deployer {
             trigger.as_str(),
             by.principal
         ));
+        if let Some(note) = note {
+            job.log(note);
+        }
         tokio::spawn(pipeline::run(self.clone(), dep.clone(), app.id.clone(), context, job));
         Ok(dep)
+    }
+
+    /// Moves a validated build context to where the deployment's source is kept (for
+    /// redeploys and rollbacks) and records it.
+    fn keep_source(&self, dep: &Deployment, tar: &Path) -> Result<PathBuf, DeployError> {
+        let kept = self.archives_dir().join(format!("{}.tar", dep.id));
+        let moved = super::private_dir(&self.archives_dir()).and_then(|_| std::fs::rename(tar, &kept));
+        remove_work(tar);
+        moved.map_err(|e| DeployError::Io(e.to_string()))?;
+        self.inner
+            .store
+            .deployment_set_archive(&dep.id, Some(&kept.to_string_lossy()))?;
+        Ok(kept)
     }
 
     /// Redeploys the app's current source: its image reference, or the newest archive.
     pub async fn redeploy(&self, app: &App, trigger: Trigger, by: &Initiator) -> Result<Deployment, DeployError> {
         if let Some(image) = &app.image {
-            return self.deploy(app, Source::Image(image.clone()), trigger, by).await;
+            return self.deploy(app, Source::Image(image.clone()), trigger, by, None).await;
         }
         let latest = self
             .inner
@@ -180,7 +198,7 @@ impl Deployer {
         std::fs::hard_link(&archive, &tar)
             .or_else(|_| std::fs::copy(&archive, &tar).map(|_| ()))
             .map_err(|e| DeployError::Io(e.to_string()))?;
-        self.deploy(app, Source::Context(tar), trigger, by).await
+        self.deploy(app, Source::Context(tar), trigger, by, None).await
     }
 
     /// Redeploys the image of `target` (default: the newest deployment before the current
@@ -214,7 +232,8 @@ impl Deployer {
                 chosen.deployment.id, self.inner.settings.retention
             )));
         }
-        self.deploy(app, Source::Previous(image), Trigger::Rollback, by).await
+        self.deploy(app, Source::Previous(image), Trigger::Rollback, by, None)
+            .await
     }
 
     /// Cancels an active deployment (its job); the previous version keeps serving.

@@ -40,8 +40,18 @@ impl From<crate::store::StoreError> for Failure {
 /// Runs the deployment as its job; the job ends with it (succeeded when the new version
 /// serves).
 pub(super) async fn run(d: Deployer, dep: Deployment, app_id: AppId, context: Option<PathBuf>, job: JobHandle) {
+    use futures::FutureExt;
     let store = d.inner.store.clone();
-    let outcome = steps(&d, &dep, &app_id, context, &job).await;
+    // A panic in a step is a failure like any other: the deployment must not stay active
+    // (it would block the app's next deployment until a restart).
+    let outcome = std::panic::AssertUnwindSafe(steps(&d, &dep, &app_id, context, &job))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(Failure::Failed(
+                "internal error: the deployment stopped unexpectedly".into(),
+            ))
+        });
     let (status, reason) = match outcome {
         Ok(()) => (DeploymentStatus::Running, None),
         Err(Failure::Cancelled) => (DeploymentStatus::Cancelled, Some("cancelled by request".to_string())),

@@ -33,11 +33,10 @@ impl LogHub {
         }
     }
 
-    fn sender(&self, id: &JobId) -> broadcast::Sender<LogEvent> {
-        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(id.clone())
-            .or_insert_with(|| broadcast::channel(1024).0)
-            .clone()
+    /// The channel of a job someone follows; lines of a job nobody follows are only stored.
+    fn sender(&self, id: &JobId) -> Option<broadcast::Sender<LogEvent>> {
+        let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(id).cloned()
     }
 
     /// Stores and broadcasts lines. Storage errors are logged, not fatal: a job does not
@@ -48,7 +47,9 @@ impl LogHub {
         }
         match self.store.job_log_append(id, &lines) {
             Ok(end) => {
-                let tx = self.sender(id);
+                let Some(tx) = self.sender(id) else {
+                    return;
+                };
                 let start = end - lines.len() as i64;
                 for (i, line) in lines.into_iter().enumerate() {
                     let _ = tx.send(LogEvent::Line {
@@ -74,8 +75,12 @@ impl LogHub {
     }
 
     /// Subscribes to live lines. Subscribe before reading the stored lines, then skip
-    /// live lines already read, and nothing is missed.
+    /// live lines already read, and nothing is missed. Only for a running job: its end
+    /// (`finish`) drops the channel.
     pub fn subscribe(&self, id: &JobId) -> broadcast::Receiver<LogEvent> {
-        self.sender(id).subscribe()
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.clone())
+            .or_insert_with(|| broadcast::channel(1024).0)
+            .subscribe()
     }
 }

@@ -69,12 +69,6 @@ impl Jobs {
         &self.logs
     }
 
-    /// Appends a line to a job's log from outside the task that runs it (a tool adding
-    /// what it learnt while starting the job).
-    pub fn log(&self, id: &JobId, line: impl Into<String>) {
-        self.logs.line(id, line);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Running>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }

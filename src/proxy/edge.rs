@@ -343,7 +343,6 @@ impl Edge {
                 job.log(format!("issued; valid until {}", row.not_after));
                 job.finish(JobStatus::Succeeded, None);
             }
-            Err(EdgeError::Cancelled) => job.finish(JobStatus::Cancelled, Some("cancelled by request")),
             Err(e) => {
                 let message = e.to_string();
                 job.log(format!("failed: {message}"));
@@ -380,15 +379,12 @@ impl Edge {
             }
             self.put(host, CertSource::Acme, &issued.chain_pem, &issued.key_pem, &parsed)
         };
-        let result = tokio::select! {
-            r = order => r,
-            _ = job.cancellation().cancelled() => {
-                // Nothing was kept: the name is pending again, with no backoff.
-                store.acme_reset(host.as_str())?;
-                return Err(EdgeError::Cancelled);
-            }
-        };
-        match result {
+        // Once placed, an order runs to its end: cut off half-way it would leave challenge
+        // answers served and a certificate the CA issued (and counted) thrown away.
+        if job.is_cancelled() {
+            job.log("cancellation came after the order was placed; it completes");
+        }
+        match order.await {
             Ok(row) => {
                 store.acme_record_success(host.as_str())?;
                 self.reload_certs()?;

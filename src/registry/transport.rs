@@ -191,7 +191,8 @@ impl Dispatcher {
         tokio::spawn(async move {
             let hub = services.jobs.logs().clone();
             let mut next = from;
-            let mut live = hub.subscribe(&id);
+            // Subscribed only while the job runs (a finished job has no live lines).
+            let mut live = None;
             loop {
                 // Everything stored from `next` on, then wait for more.
                 let Ok(lines) = services.store.job_log_read(&id, next, 1000) else {
@@ -203,10 +204,21 @@ impl Dispatcher {
                         return;
                     }
                 }
-                let Ok(Some(row)) = services.store.job_get(&id) else {
-                    return;
+                let row = match services.store.job_get(&id) {
+                    Ok(Some(row)) => row,
+                    Ok(None) => {
+                        let end =
+                            json!({ "end": true, "job": id, "status": null, "error": "the job no longer exists" });
+                        let _ = tx.send(end).await;
+                        return;
+                    }
+                    Err(_) => return,
                 };
                 if !row.status.is_active() {
+                    if live.is_some() {
+                        // The job's end may have raced the subscription: no channel is left behind.
+                        hub.finish(&id);
+                    }
                     // Lines written between the read and the status check.
                     if let Ok(rest) = services.store.job_log_read(&id, next, 100_000) {
                         for l in rest {
@@ -219,12 +231,17 @@ impl Dispatcher {
                     let _ = tx.send(end).await;
                     return;
                 }
+                let Some(rx) = live.as_mut() else {
+                    // Subscribe, then read again: nothing written in between is missed.
+                    live = Some(hub.subscribe(&id));
+                    continue;
+                };
                 // Wake on a new line, the end, or after a second (the store is the source of truth).
                 tokio::select! {
                     _ = tx.closed() => return,
-                    got = tokio::time::timeout(std::time::Duration::from_secs(1), live.recv()) => {
+                    got = tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()) => {
                         if let Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) = got {
-                            live = hub.subscribe(&id);
+                            live = None;
                         }
                     }
                 }

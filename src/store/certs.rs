@@ -171,15 +171,6 @@ impl Store {
     }
 
     /// Orders left `issuing` by a stop are pending again.
-    /// An order was cancelled: the name is pending again (no failure, no backoff).
-    pub fn acme_reset(&self, hostname: &str) -> StoreResult<()> {
-        self.conn().execute(
-            "UPDATE acme_status SET state = 'pending', updated_at = ?2 WHERE hostname = ?1 AND state = 'issuing'",
-            params![hostname, now_rfc3339()],
-        )?;
-        Ok(())
-    }
-
     pub fn acme_reset_interrupted(&self) -> StoreResult<()> {
         self.conn().execute(
             "UPDATE acme_status SET state = 'pending', updated_at = ?1 WHERE state = 'issuing'",

@@ -84,11 +84,11 @@ impl Store {
         rows.into_iter().collect()
     }
 
-    /// Deletes the hook of `app` named or numbered `hook`; whether there was one.
-    pub fn hook_delete(&self, app: &AppId, hook: &str) -> StoreResult<bool> {
+    /// Deletes hook `hook` of `app`; whether there was one.
+    pub fn hook_delete(&self, app: &AppId, hook: &HookId) -> StoreResult<bool> {
         let n = self.conn().execute(
-            "DELETE FROM hooks WHERE app_id = ?1 AND (id = ?2 OR name = ?2)",
-            params![app.as_str(), hook],
+            "DELETE FROM hooks WHERE app_id = ?1 AND id = ?2",
+            params![app.as_str(), hook.as_str()],
         )?;
         Ok(n > 0)
     }

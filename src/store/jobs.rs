@@ -90,10 +90,12 @@ impl Store {
         };
         let conn = self.conn();
         // A target keeps its newest jobs (a schedule running every second would otherwise
-        // grow the store without end); their logs go with them.
+        // grow the store without end); their logs go with them. A deployment's job is its
+        // build log, kept as long as the deployment is.
         conn.execute(
             "DELETE FROM jobs WHERE target = ?1 AND status NOT IN ('queued', 'running') AND id NOT IN \
-             (SELECT id FROM jobs WHERE target = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)",
+             (SELECT id FROM jobs WHERE target = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2) \
+             AND id NOT IN (SELECT job_id FROM deployments WHERE job_id IS NOT NULL)",
             params![target, KEEP_PER_TARGET - 1],
         )?;
         conn.execute(

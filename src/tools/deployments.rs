@@ -204,19 +204,22 @@ impl Tool for AppDeploy {
                 )?;
             }
             let app = ctx.store().app_find(&ResourceRef::App(app.id.clone()))?;
-            let dep = deployer
-                .deploy(&app, crate::deploy::Source::Context(prepared.context), trigger, &by)
-                .await?;
-            if let (Some(d), Some(job)) = (&prepared.generated, &dep.job) {
-                ctx.jobs().log(
-                    job,
-                    format!("detected {}; generated a Dockerfile (port {})", d.label(), d.port),
-                );
-            }
-            dep
+            let note = prepared
+                .generated
+                .as_ref()
+                .map(|d| format!("detected {}; generated a Dockerfile (port {})", d.label(), d.port));
+            deployer
+                .deploy(
+                    &app,
+                    crate::deploy::Source::Context(prepared.context),
+                    trigger,
+                    &by,
+                    note,
+                )
+                .await?
         } else if let Some(image) = &input.image {
             let dep = deployer
-                .deploy(&app, crate::deploy::Source::Image(image.clone()), trigger, &by)
+                .deploy(&app, crate::deploy::Source::Image(image.clone()), trigger, &by, None)
                 .await?;
             ctx.store().app_update(
                 &app.id,

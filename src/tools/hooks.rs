@@ -154,8 +154,9 @@ impl Tool for HookDelete {
         ToolMeta {
             name: "hook_delete",
             title: "Delete a deploy hook",
-            description: "Delete one of an app's deploy hooks: its URL stops working at once.",
-            safety: Safety::Write,
+            description: "Delete one of an app's deploy hooks: its URL stops working at once. Confirm with the \
+                          hook's name.",
+            safety: Safety::Destructive,
             permission: Permission::AppsWrite,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Delete, "/api/v1/apps/{app}/hooks/{hook}")),
@@ -163,17 +164,31 @@ impl Tool for HookDelete {
         }
     }
 
+    async fn confirmation_target(&self, ctx: &ToolContext, input: &HookDeleteInput) -> Result<String, ToolError> {
+        Ok(find(ctx, input)?.name.to_string())
+    }
+
     async fn call(&self, ctx: &ToolContext, input: HookDeleteInput) -> Result<HookDeleted, ToolError> {
-        let app = ctx.store().app_find(&input.app)?;
-        if !ctx.store().hook_delete(&app.id, &input.hook)? {
-            return Err(ToolError::not_found(format!(
+        let hook = find(ctx, &input)?;
+        ctx.store().hook_delete(&hook.app_id, &hook.id)?;
+        Ok(HookDeleted { deleted: true })
+    }
+}
+
+/// The hook of the input's app named or numbered `hook`.
+fn find(ctx: &ToolContext, input: &HookDeleteInput) -> Result<HookRow, ToolError> {
+    let app = ctx.store().app_find(&input.app)?;
+    ctx.store()
+        .hook_list(&app.id)?
+        .into_iter()
+        .find(|h| h.id.as_str() == input.hook || h.name.as_str() == input.hook)
+        .ok_or_else(|| {
+            ToolError::not_found(format!(
                 "app `{}` has no hook `{}`",
                 app.name,
                 input.hook.chars().take(64).collect::<String>()
-            )));
-        }
-        Ok(HookDeleted { deleted: true })
-    }
+            ))
+        })
 }
 
 /// The delivery endpoint, declared beside the tool it calls (see `AppDeploy::transports`).

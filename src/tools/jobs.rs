@@ -66,16 +66,34 @@ pub struct JobCancelled {
     pub cancelled: bool,
 }
 
-/// Whether the caller may see `job`: theirs, in a project they reach, or they administer.
+/// Whether the caller may see `job`. A job in a project (a deployment, an order for an
+/// app's domain) goes with the project: whoever reaches it, and nobody else — not even who
+/// started it, once they left the project. Other jobs (runs of schedules, the panel's
+/// certificate) are their user's, and every job is an administrator's.
 fn sees(ctx: &ToolContext, job: &JobRow) -> bool {
-    ctx.sees_owned_by(job.user_id.as_ref()) || job.project_id.as_ref().is_some_and(|p| ctx.principal.reaches(p))
+    match &job.project_id {
+        Some(p) => ctx.principal.reaches(p),
+        None => ctx.principal.access.only.is_none() && ctx.sees_owned_by(job.user_id.as_ref()),
+    }
 }
 
 fn find(ctx: &ToolContext, id: &JobId) -> Result<JobRow, ToolError> {
     match ctx.store().job_get(id)? {
-        Some(j) if sees(ctx, &j) => Ok(j),
+        Some(j) if sees(ctx, &j) => Ok(shown(ctx, j)),
         _ => Err(ToolError::not_found(format!("job `{id}` not found"))),
     }
+}
+
+/// A job as `ctx` may see it: who started it names the user, and only its own user and
+/// administrators see which of that user's sessions it was.
+fn shown(ctx: &ToolContext, mut job: JobRow) -> JobRow {
+    if !ctx.sees_owned_by(job.user_id.as_ref())
+        && let Some((user, rest)) = job.principal.split_once('/')
+        && rest.starts_with("ses_")
+    {
+        job.principal = user.to_owned();
+    }
+    job
 }
 
 /// What stopping a job of `kind` needs: the permission of stopping its work directly.
@@ -116,6 +134,7 @@ impl Tool for JobList {
             .into_iter()
             .filter(|j| sees(ctx, j))
             .take(limit as usize)
+            .map(|j| shown(ctx, j))
             .collect();
         Ok(JobListOutput { jobs })
     }

@@ -135,6 +135,7 @@ impl Tool for AppRestart {
                 crate::deploy::Source::Previous(current),
                 Trigger::Restart,
                 &ctx.initiator(),
+                None,
             )
             .await?;
         Ok(deploy_output(ctx, app.name.as_str(), dep))

@@ -46,16 +46,32 @@ impl Server {
     }
 
     /// Starts a server with extra `sh0 serve` arguments.
+    ///
+    /// Ports are picked free, but tests run in parallel: another test's server may take one
+    /// of them before this one binds it. So the server must prove it is this one (its own
+    /// bootstrap key works on the port); if not, or if it exited, it starts again on other
+    /// ports.
     pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (api_port, http_port, https_port) = (free_port(), free_port(), free_port());
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         std::fs::write(dir.path().join("extra-args"), extra.join("\n")).unwrap();
-        let child = spawn(dir.path(), api_port, http_port, https_port);
-        let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token")).expect("bootstrap token");
+        let mut attempt = 0;
+        let (child, token, api_port, http_port, https_port) = loop {
+            attempt += 1;
+            let (api_port, http_port, https_port) = (free_port(), free_port(), free_port());
+            let mut child = spawn(dir.path(), api_port, http_port, https_port);
+            let token = std::fs::read_to_string(dir.path().join("data/bootstrap-token")).unwrap_or_default();
+            let token = token.trim().to_owned();
+            if child.try_wait().ok().flatten().is_none() && answers_to(api_port, &token) {
+                break (child, token, api_port, http_port, https_port);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(attempt < 5, "sh0 serve did not start on free ports five times");
+        };
         Self {
             url: format!("http://127.0.0.1:{api_port}"),
-            token: token.trim().to_owned(),
+            token,
             dir,
             http_port,
             https_port,
@@ -257,7 +273,7 @@ fn spawn(dir: &Path, api_port: u16, http_port: u16, https_port: u16) -> Child {
         .append(true)
         .open(dir.join("server.log"))
         .expect("log file");
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--data-dir"])
         .arg(dir.join("data"))
         .args([
@@ -282,10 +298,27 @@ fn spawn(dir: &Path, api_port: u16, http_port: u16, https_port: u16) -> Child {
         .expect("spawn sh0 serve");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", api_port)).is_err() {
+        if child.try_wait().ok().flatten().is_some() {
+            break; // it could not start (a port was taken): the caller tries other ports
+        }
         assert!(started.elapsed() < Duration::from_secs(30), "sh0 serve did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     child
+}
+
+/// Whether the server on `port` takes `token` (a plain HTTP/1.1 request: no runtime here).
+fn answers_to(port: u16, token: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!(
+        "GET /api/v1/auth/me HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    let mut head = [0u8; 12];
+    s.write_all(req.as_bytes()).is_ok() && s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 pub fn free_port() -> u16 {

@@ -14,6 +14,7 @@ mod hooks;
 mod maintenance;
 mod permission;
 mod principal;
+pub mod prompts;
 mod scheduler;
 mod schema;
 mod sessions;

@@ -17,8 +17,9 @@ pub use backend::{Backend, LocalBackend, RemoteBackend};
 pub use http::service as http_service;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, InitializeResult, ListPromptsResult, ListToolsResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, Role, ServerCapabilities, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -80,7 +81,7 @@ pub fn error_result(e: &ToolError) -> CallToolResult {
 
 impl<B: Backend> ServerHandler for McpServer<B> {
     fn get_info(&self) -> InitializeResult {
-        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().build());
+        let mut info = InitializeResult::new(ServerCapabilities::builder().enable_tools().enable_prompts().build());
         info.server_info = Implementation::new("sh0", env!("CARGO_PKG_VERSION")).with_title("sh0");
         info.instructions = Some(
             "sh0 deploys and runs apps on this server. Start with system_info; list before you change; \
@@ -107,6 +108,44 @@ impl<B: Backend> ServerHandler for McpServer<B> {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         confirm::call_with_confirmation(&*self.backend, request, context).await
+    }
+
+    /// The prompts of `prompts/`, the same for every caller (they call tools, which
+    /// dispatch checks as usual).
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let prompts = crate::registry::prompts::all()
+            .into_iter()
+            .map(|p| {
+                let args = p
+                    .arguments
+                    .iter()
+                    .map(|a| {
+                        PromptArgument::new(a.name.clone())
+                            .with_description(a.description.clone())
+                            .with_required(a.required)
+                    })
+                    .collect();
+                Prompt::new(p.name, Some(p.description), Some(args)).with_title(p.title)
+            })
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let invalid = |e: ToolError| ErrorData::invalid_params(e.message, None);
+        let prompt = crate::registry::prompts::get(&request.name).map_err(invalid)?;
+        let text = prompt.render(&request.arguments.unwrap_or_default()).map_err(invalid)?;
+        let result =
+            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description(prompt.description);
+        Ok(result.into())
     }
 }
 

@@ -517,16 +517,15 @@ async fn open_stream(server: &Server, key: &str, path: &str, hidden: Option<&str
 async fn every_endpoint_beside_tools_every_caller() {
     let server = Server::start_with(&["--no-acme"]);
     let (callers, fx) = world(&server).await;
-    let hook: Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/tools/hook_create", server.url))
-        .bearer_auth(owner_key(&callers))
-        .json(&json!({"app": "alpha", "name": "walk"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let args = json!({"app": "alpha", "name": "walk"});
+    let (_, hook) = via_rest(
+        &server,
+        &owner_key(&callers),
+        "hook_create",
+        args.as_object().unwrap(),
+        None,
+    )
+    .await;
     let hook_id = hook["hook"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{hook}"))

@@ -144,10 +144,6 @@ impl JobHandle {
         &self.row.id
     }
 
-    pub fn row(&self) -> &JobRow {
-        &self.row
-    }
-
     /// Whether someone asked the job to stop.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
@@ -160,11 +156,6 @@ impl JobHandle {
 
     pub fn log(&self, line: impl Into<String>) {
         self.jobs.logs.line(&self.row.id, line);
-    }
-
-    /// Lines at once (a build's output).
-    pub fn log_lines(&self, lines: Vec<String>) {
-        self.jobs.logs.push(&self.row.id, lines);
     }
 
     /// A clone of the log for a task that writes on the job's behalf (a build stream).

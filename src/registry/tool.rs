@@ -152,14 +152,6 @@ pub enum Transport {
     Hook { path: &'static str },
 }
 
-impl Transport {
-    pub fn path(&self) -> &'static str {
-        match self {
-            Self::LogStream { path, .. } | Self::Upload { path } | Self::Hook { path } => path,
-        }
-    }
-}
-
 #[async_trait]
 pub trait Tool: Send + Sync + 'static {
     type Input: DeserializeOwned + JsonSchema + Send + Sync;

@@ -7,11 +7,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::docker::DockerClient;
 use crate::domain::HealthCheck;
+use crate::domain::diagnosis::{HealthAnswer, HealthFacts};
 
 #[derive(Debug)]
 pub enum HealthOutcome {
     Healthy,
-    Unhealthy(String),
+    /// Why, in a sentence, and the facts for the analyzer.
+    Unhealthy(String, HealthFacts),
     Cancelled,
 }
 
@@ -35,11 +37,20 @@ pub async fn wait_healthy(
         .build()
     {
         Ok(c) => c,
-        Err(e) => return HealthOutcome::Unhealthy(format!("health client: {e}")),
+        Err(e) => {
+            let facts = HealthFacts {
+                path: check.path.clone(),
+                last: None,
+                attempts: 0,
+                container_exited: false,
+            };
+            return HealthOutcome::Unhealthy(format!("health client: {e}"), facts);
+        }
     };
     let url = format!("http://{addr}{}", check.path);
     let started = std::time::Instant::now();
     let mut last: String;
+    let mut answer: HealthAnswer;
     // Attempts at the configured interval; the quick polls of the first seconds are extra.
     let mut counted = 0;
     let mut polls: u32 = 0;
@@ -57,9 +68,18 @@ pub async fn wait_healthy(
                 ));
                 return HealthOutcome::Healthy;
             }
-            Ok(resp) => last = format!("GET {} answered {}", check.path, resp.status().as_u16()),
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                answer = HealthAnswer::Status { code };
+                last = format!("GET {} answered {code}", check.path);
+            }
             Err(e) => {
-                let why = if e.is_timeout() { "timed out" } else { "no connection" };
+                let (why, a) = if e.is_timeout() {
+                    ("timed out", HealthAnswer::TimedOut)
+                } else {
+                    ("no connection", HealthAnswer::NoConnection)
+                };
+                answer = a;
                 last = format!("GET {} failed: {why}", check.path);
             }
         }
@@ -80,7 +100,13 @@ pub async fn wait_healthy(
         }
         // A container that exited will never become healthy: fail now, not after every retry.
         if (!fast || polls.is_multiple_of(10)) && docker.host_port(container, port).await.is_err() {
-            return HealthOutcome::Unhealthy(format!("the container exited ({last})"));
+            let facts = HealthFacts {
+                path: check.path.clone(),
+                last: Some(answer),
+                attempts: counted,
+                container_exited: true,
+            };
+            return HealthOutcome::Unhealthy(format!("the container exited ({last})"), facts);
         }
         let pause = if fast {
             FAST_POLL_MS.min(check.interval_ms.into())
@@ -92,5 +118,14 @@ pub async fn wait_healthy(
             _ = cancel.cancelled() => return HealthOutcome::Cancelled,
         }
     }
-    HealthOutcome::Unhealthy(format!("health check failed after {} attempts: {last}", check.retries))
+    let facts = HealthFacts {
+        path: check.path.clone(),
+        last: Some(answer),
+        attempts: counted,
+        container_exited: false,
+    };
+    HealthOutcome::Unhealthy(
+        format!("health check failed after {} attempts: {last}", check.retries),
+        facts,
+    )
 }

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod context;
+mod diagnose;
 mod health;
 mod lifecycle;
 mod pipeline;

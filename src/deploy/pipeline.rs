@@ -7,33 +7,41 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::health::{HealthOutcome, wait_healthy};
-use super::{DeployError, Deployer};
+use super::{DeployError, Deployer, diagnose};
 use crate::auth::env_context;
 use crate::docker::{BuildEvent, ContainerSpec, DockerError};
-use crate::domain::{App, AppId, Deployment, DeploymentStatus, JobStatus, SourceKind};
+use crate::domain::diagnosis::{FailedStage, HealthFacts};
+use crate::domain::{App, AppId, Deployment, DeploymentStatus, JobStatus, RestartPolicy, SourceKind};
 use crate::jobs::JobHandle;
 use crate::proxy::{Target, Upstream, table::drain};
 
 enum Failure {
-    Failed(String),
+    /// Where it stopped, why, and what the health gate saw when it stopped there.
+    Failed(FailedStage, String, Option<HealthFacts>),
     Cancelled,
+}
+
+impl Failure {
+    fn at(stage: FailedStage, reason: impl Into<String>) -> Self {
+        Failure::Failed(stage, reason.into(), None)
+    }
 }
 
 impl From<DeployError> for Failure {
     fn from(e: DeployError) -> Self {
-        Failure::Failed(e.to_string())
+        Failure::at(FailedStage::Other, e.to_string())
     }
 }
 
 impl From<DockerError> for Failure {
     fn from(e: DockerError) -> Self {
-        Failure::Failed(e.to_string())
+        Failure::at(FailedStage::Other, e.to_string())
     }
 }
 
 impl From<crate::store::StoreError> for Failure {
     fn from(e: crate::store::StoreError) -> Self {
-        Failure::Failed(e.to_string())
+        Failure::at(FailedStage::Other, e.to_string())
     }
 }
 
@@ -48,20 +56,32 @@ pub(super) async fn run(d: Deployer, dep: Deployment, app_id: AppId, context: Op
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
-            Err(Failure::Failed(
-                "internal error: the deployment stopped unexpectedly".into(),
+            Err(Failure::at(
+                FailedStage::Other,
+                "internal error: the deployment stopped unexpectedly",
             ))
         });
-    let (status, reason) = match outcome {
-        Ok(()) => (DeploymentStatus::Running, None),
-        Err(Failure::Cancelled) => (DeploymentStatus::Cancelled, Some("cancelled by request".to_string())),
-        Err(Failure::Failed(reason)) => (DeploymentStatus::Failed, Some(reason)),
+    let (status, reason, failure) = match outcome {
+        Ok(()) => (DeploymentStatus::Running, None, None),
+        Err(Failure::Cancelled) => (
+            DeploymentStatus::Cancelled,
+            Some("cancelled by request".to_string()),
+            None,
+        ),
+        Err(Failure::Failed(stage, reason, health)) => (
+            DeploymentStatus::Failed,
+            Some(reason.clone()),
+            Some((stage, reason, health)),
+        ),
     };
     if let Some(reason) = &reason {
+        let container = store.deployment_get(&dep.id).ok().and_then(|row| row.container_id);
+        // What sh0 saw is gathered before the container goes: its end, its sockets, its log.
+        if let Some(failure) = failure {
+            diagnose::record_failure(&d, &dep.id, &app_id, container.as_deref(), failure, &job).await;
+        }
         // A new container that did not make it must not linger.
-        if let Ok(row) = store.deployment_get(&dep.id)
-            && let Some(c) = row.container_id
-        {
+        if let Some(c) = container {
             d.docker().stop_and_remove(&c, 0).await;
             let _ = store.deployment_set_container(&dep.id, None);
         }
@@ -133,22 +153,55 @@ async fn steps(
         env: decrypt_env(d, &app)?,
         memory_bytes: app.memory_mb.map(|m| i64::from(m) * 1024 * 1024),
         nano_cpus: app.cpus.map(|c| (c * 1e9) as i64),
-        restart: app.restart_policy,
+        // Not restarted before it passed its health check: a crash stays a crash, with its
+        // exit code and OOM kill for the analyzer, instead of a restart loop.
+        restart: RestartPolicy::No,
         network,
     };
-    let (container, addr) = d.docker().run(&spec).await?;
+    d.inner
+        .store
+        .deployment_set_facts(&dep.id, &diagnose::facts_of(&app, Some(&image), &spec.env))?;
+    let container = d
+        .docker()
+        .run(&spec)
+        .await
+        .map_err(|e| Failure::at(FailedStage::Start, e.to_string()))?;
     drop(spec); // the decrypted environment goes with it
     d.inner.store.deployment_set_container(&dep.id, Some(&container))?;
+    let addr = match d.docker().host_port(&container, port).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            // It ended before its port could be looked up: a crash at start.
+            let facts = HealthFacts {
+                path: app.health.path.clone(),
+                last: None,
+                attempts: 0,
+                container_exited: true,
+            };
+            return Err(Failure::Failed(
+                FailedStage::Health,
+                format!("the container exited at once ({e})"),
+                Some(facts),
+            ));
+        }
+    };
     job.log(format!("container {} started, port {port} on {addr}", &container[..12]));
 
     match wait_healthy(d.docker(), &container, port, addr, &app.health, cancel, |l| job.log(l)).await {
         HealthOutcome::Healthy => {}
         HealthOutcome::Cancelled => return Err(Failure::Cancelled),
-        HealthOutcome::Unhealthy(reason) => return Err(Failure::Failed(reason)),
+        HealthOutcome::Unhealthy(reason, facts) => {
+            return Err(Failure::Failed(FailedStage::Health, reason, Some(facts)));
+        }
     }
     if cancel.is_cancelled() {
         return Err(Failure::Cancelled);
     }
+    // From now on the app's own restart policy applies.
+    d.docker()
+        .set_restart_policy(&container, app.restart_policy)
+        .await
+        .map_err(|e| Failure::at(FailedStage::Start, format!("setting the restart policy: {e}")))?;
 
     // The swap: from here on the new version serves.
     let up = Arc::new(Upstream {
@@ -203,7 +256,8 @@ async fn obtain_image(
     let cancel = job.cancellation();
     match dep.source {
         SourceKind::Archive => {
-            let context = context.ok_or_else(|| Failure::Failed("the deployment has no build context".into()))?;
+            let context =
+                context.ok_or_else(|| Failure::at(FailedStage::Build, "the deployment has no build context"))?;
             set(d, dep, job, DeploymentStatus::Building)?;
             let tag = format!("sh0/{}:{}", app.name, dep.id);
             // No build labels: the classic builder turns each into an extra build step. The
@@ -215,7 +269,7 @@ async fn obtain_image(
             });
             // Dropping the build (on cancel) closes the connection, and the daemon stops it.
             tokio::select! {
-                r = build => r.map_err(|e| Failure::Failed(format!("build failed: {e}")))?,
+                r = build => r.map_err(|e| Failure::at(FailedStage::Build, format!("build failed: {e}")))?,
                 _ = cancel.cancelled() => return Err(Failure::Cancelled),
             }
             Ok(tag)
@@ -224,15 +278,20 @@ async fn obtain_image(
             let image = dep
                 .image
                 .clone()
-                .ok_or_else(|| Failure::Failed("the deployment names no image".into()))?;
+                .ok_or_else(|| Failure::at(FailedStage::Image, "the deployment names no image"))?;
             if !d.docker().image_exists(&image).await? {
                 if dep.source == SourceKind::Previous {
-                    return Err(Failure::Failed(format!("the image {image} no longer exists")));
+                    return Err(Failure::at(
+                        FailedStage::Image,
+                        format!("the image {image} no longer exists"),
+                    ));
                 }
                 set(d, dep, job, DeploymentStatus::Pulling)?;
                 let (logs, id) = job.log_writer();
                 tokio::select! {
-                    r = d.docker().pull(&image, move |BuildEvent::Log(l)| logs.line(&id, l)) => r?,
+                    r = d.docker().pull(&image, move |BuildEvent::Log(l)| logs.line(&id, l)) => {
+                        r.map_err(|e| Failure::at(FailedStage::Image, e.to_string()))?
+                    }
                     _ = cancel.cancelled() => return Err(Failure::Cancelled),
                 }
             }
@@ -252,8 +311,9 @@ fn decrypt_env(d: &Deployer, app: &App) -> Result<Vec<String>, Failure> {
                 .inner
                 .master_key
                 .open(&v.sealed, &env_context(&app.id, &v.key))
-                .map_err(|e| Failure::Failed(format!("environment variable {}: {e}", v.key)))?;
-            let value = String::from_utf8(plain).map_err(|_| Failure::Failed(format!("{} is not UTF-8", v.key)))?;
+                .map_err(|e| Failure::at(FailedStage::Other, format!("environment variable {}: {e}", v.key)))?;
+            let value = String::from_utf8(plain)
+                .map_err(|_| Failure::at(FailedStage::Other, format!("{} is not UTF-8", v.key)))?;
             Ok(format!("{}={value}", v.key))
         })
         .collect()

@@ -212,6 +212,7 @@ impl Deployer {
             restarting: false,
             oom_killed: false,
             exit_code: code,
+            restart_count: 0,
         });
         let code = state.exit_code.or(code).map_or("unknown".into(), |c| c.to_string());
         if state.oom_killed {

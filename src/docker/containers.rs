@@ -2,7 +2,7 @@
 //! (`sh0.managed`, `sh0.app`, `sh0.deployment`), publishes its port on 127.0.0.1 only with
 //! an ephemeral host port, and joins its project's network.
 
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding, RestartPolicyNameEnum};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder,
@@ -90,8 +90,9 @@ impl DockerClient {
         }
     }
 
-    /// Creates and starts a container; returns its id and the loopback address of its port.
-    pub async fn run(&self, spec: &ContainerSpec) -> Result<(String, SocketAddr), DockerError> {
+    /// Creates and starts a container; returns its id. A container that cannot start is
+    /// removed; one that started and ended at once is kept, for what it says about why.
+    pub async fn run(&self, spec: &ContainerSpec) -> Result<String, DockerError> {
         let d = self.docker().await?;
         let port_key = format!("{}/tcp", spec.port);
         let labels = HashMap::from([
@@ -100,12 +101,7 @@ impl DockerClient {
             (LABEL_DEPLOYMENT.to_string(), spec.deployment_id.clone()),
             (LABEL_INSTANCE.to_string(), spec.instance.clone()),
         ]);
-        let restart = match spec.restart {
-            RestartPolicy::No => RestartPolicyNameEnum::NO,
-            RestartPolicy::Always => RestartPolicyNameEnum::ALWAYS,
-            RestartPolicy::UnlessStopped => RestartPolicyNameEnum::UNLESS_STOPPED,
-            RestartPolicy::OnFailure => RestartPolicyNameEnum::ON_FAILURE,
-        };
+        let restart = super::inspect::restart_policy_name(spec.restart);
         let host_config = HostConfig {
             port_bindings: Some(HashMap::from([(
                 port_key.clone(),
@@ -115,6 +111,9 @@ impl DockerClient {
                 }]),
             )])),
             memory: spec.memory_bytes,
+            // A limit is a limit: no swap beyond it, so running out of memory is an OOM
+            // kill that can be diagnosed, not a slow crawl.
+            memory_swap: spec.memory_bytes,
             nano_cpus: spec.nano_cpus,
             restart_policy: Some(bollard::models::RestartPolicy {
                 name: Some(restart),
@@ -140,13 +139,7 @@ impl DockerClient {
             self.remove(&id).await;
             return Err(e.into());
         }
-        match self.host_port(&id, spec.port).await {
-            Ok(addr) => Ok((id, addr)),
-            Err(e) => {
-                self.remove(&id).await;
-                Err(e)
-            }
-        }
+        Ok(id)
     }
 
     /// The loopback address the container's `port` is published on, if it is running.

@@ -27,6 +27,8 @@ pub struct ContainerState {
     pub restarting: bool,
     pub oom_killed: bool,
     pub exit_code: Option<i64>,
+    /// Restarts by its restart policy.
+    pub restart_count: i64,
 }
 
 impl DockerClient {
@@ -75,6 +77,7 @@ impl DockerClient {
                     restarting: s.restarting.unwrap_or(false),
                     oom_killed: s.oom_killed.unwrap_or(false),
                     exit_code: s.exit_code,
+                    restart_count: info.restart_count.unwrap_or(0),
                 }))
             }
             Err(e) => match DockerError::from(e) {

@@ -5,6 +5,7 @@
 mod build;
 mod containers;
 mod events;
+mod inspect;
 
 pub use build::BuildEvent;
 pub use containers::{ContainerSpec, ManagedContainer};

@@ -45,6 +45,7 @@ pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after
 pub mod timestamp;
 pub use timestamp::Timestamp;
 pub mod deployment;
+pub mod diagnosis;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};
 pub mod job;
 pub use job::{CronSpec, Initiator, JobKind, JobStatus};

@@ -278,6 +278,12 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, name)
     );
     "#,
+    // 11: what each deployment ran with and, for one that failed, what sh0 saw and made of
+    // it (JSON of `domain::diagnosis`): the analyzer's input and its report.
+    r#"
+    ALTER TABLE deployments ADD COLUMN facts TEXT;
+    ALTER TABLE deployments ADD COLUMN diagnosis TEXT;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -10,6 +10,7 @@ pub use certs::{AcmeStatus, CertRow};
 mod domains;
 pub use domains::DomainRow;
 mod deployments;
+mod diagnoses;
 mod jobs;
 pub use jobs::{JobRow, NewJob};
 mod schedules;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::diagnosis::Diagnosis;
 use crate::domain::{Deployment, DeploymentId, ResourceRef, Trigger, UntrustedText, UploadId};
 use crate::registry::HttpMethod::{Get, Post};
 use crate::registry::{
@@ -80,6 +81,8 @@ pub struct DeploymentGetOutput {
     pub next_offset: i64,
     /// Whether the deployment is still in progress.
     pub active: bool,
+    /// For a failed deployment: the analyzer's report of why, made when it failed.
+    pub diagnosis: Option<Diagnosis>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -253,7 +256,8 @@ impl Tool for DeploymentGet {
             name: "deployment_get",
             title: "Get a deployment",
             description: "Get a deployment's status and its build/deploy log from `log_offset` on. Poll with \
-                          `log_offset: next_offset` until `active` is false; a failed deployment's `error` says why.",
+                          `log_offset: next_offset` until `active` is false; a failed deployment's `error` says why \
+                          and its `diagnosis` names the cause with evidence and fixes.",
             safety: Safety::Read,
             permission: Permission::AppsRead,
             target: Target::deployment("deployment"),
@@ -271,6 +275,7 @@ impl Tool for DeploymentGet {
         };
         let next_offset = lines.last().map(|l| l.pos + 1).unwrap_or(from);
         Ok(DeploymentGetOutput {
+            diagnosis: ctx.store().deployment_diagnosis(&row.deployment.id)?,
             active: row.deployment.status.is_active(),
             deployment: row.deployment,
             log: lines.into_iter().map(|l| UntrustedText(l.line)).collect(),

@@ -7,6 +7,7 @@ mod audit;
 mod certs;
 mod checks;
 mod deployments;
+mod diagnose;
 mod domain_verify;
 mod domains;
 mod env;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(deployments::DeploymentList),
         erase(deployments::DeploymentCancel),
         erase(deployments::AppRollback),
+        erase(diagnose::DeploymentDiagnose),
         erase(runtime::AppStart),
         erase(runtime::AppStop),
         erase(runtime::AppRestart),

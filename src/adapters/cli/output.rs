@@ -30,6 +30,18 @@ pub fn print(v: &Value, json: bool) {
         println!("{}", printable(&v.to_string()));
         return;
     };
+    // A diagnosis reads as a report, alone or beside the deployment it explains.
+    if obj.contains_key("findings") && obj.contains_key("summary") {
+        print!("{}", report(v));
+        return;
+    }
+    if let Some(d) = obj.get("diagnosis").filter(|d| d.is_object()) {
+        let mut rest = obj.clone();
+        rest.remove("diagnosis");
+        println!("{}", kv_table(&rest));
+        print!("{}", report(d));
+        return;
+    }
     let lists: Vec<(&String, &Vec<Value>)> = obj
         .iter()
         .filter_map(|(k, v)| v.as_array().filter(|a| a.iter().all(Value::is_object)).map(|a| (k, a)))
@@ -43,6 +55,38 @@ pub fn print(v: &Value, json: bool) {
         return;
     }
     println!("{}", kv_table(obj));
+}
+
+/// A diagnosis as text: its summary, then each finding with its evidence (app text made
+/// printable), what to change, and the tool calls that fix it.
+fn report(d: &Value) -> String {
+    use std::fmt::Write;
+    let text = |v: &Value| printable(v.as_str().unwrap_or_default());
+    let mut out = format!("Diagnosis: {}\n", text(&d["summary"]));
+    let findings = d["findings"].as_array().cloned().unwrap_or_default();
+    for (i, f) in findings.iter().enumerate() {
+        let _ = writeln!(out, "\n{}. [{}] {}", i + 1, text(&f["cause"]), text(&f["summary"]));
+        for e in f["evidence"].as_array().into_iter().flatten() {
+            let _ = write!(out, "   - {}: {}", text(&e["source"]), text(&e["detail"]));
+            if let Some(q) = e["quote"].as_str() {
+                let _ = write!(out, "\n       | {}", printable(q));
+            }
+            out.push('\n');
+        }
+        if let Some(a) = f["advice"].as_str() {
+            let _ = writeln!(out, "   advice: {}", printable(a));
+        }
+        for c in f["fixes"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "   fix: {} {}  ({})",
+                text(&c["tool"]),
+                printable(&c["arguments"].to_string()),
+                text(&c["why"])
+            );
+        }
+    }
+    out
 }
 
 fn cell(v: &Value) -> String {

@@ -1,0 +1,71 @@
+//! `deployment_diagnose`: why a deployment failed or an app misbehaves, from the facts sh0
+//! has (no model): the analyzer's findings, each with its evidence and the tool calls that
+//! fix it.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::domain::diagnosis::Diagnosis;
+use crate::domain::{DeploymentId, ResourceRef};
+use crate::registry::HttpMethod::Get;
+use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
+
+pub struct DeploymentDiagnose;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentDiagnoseInput {
+    /// App id or name.
+    pub app: ResourceRef,
+    /// One of its deployments (default: its newest failed one if that came after the
+    /// serving one, else the serving one, looked at live).
+    #[serde(default)]
+    pub deployment: Option<DeploymentId>,
+}
+
+#[async_trait]
+impl Tool for DeploymentDiagnose {
+    type Input = DeploymentDiagnoseInput;
+    type Output = Diagnosis;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "deployment_diagnose",
+            title: "Diagnose a deployment",
+            description: "Explain why an app's deployment failed or why the app misbehaves, from what sh0 saw: \
+                          build log, exit code, out-of-memory kills, restarts, health check answers, the sockets \
+                          the app listens on (wrong port, 127.0.0.1), variables its log says are missing, and \
+                          settings changed since the last deployment that worked. Each finding cites its \
+                          evidence and proposes tool calls that fix it. Reads only; a failed deployment's report \
+                          is also in deployment_get.",
+            safety: Safety::Read,
+            permission: Permission::AppsRead,
+            target: Target::app("app"),
+            http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/diagnosis")),
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DeploymentDiagnoseInput) -> Result<Diagnosis, ToolError> {
+        let app = ctx.store().app_find(&input.app)?;
+        let deployer = ctx.deployer();
+        match input.deployment {
+            Some(id) => {
+                let row = ctx
+                    .store()
+                    .deployment_get(&id)
+                    .ok()
+                    .filter(|r| r.deployment.app_id == app.id);
+                if row.is_none() {
+                    return Err(ToolError::not_found(format!(
+                        "deployment `{id}` not found for app `{}`",
+                        app.name
+                    )));
+                }
+                Ok(deployer.diagnose(&id).await?)
+            }
+            None => Ok(deployer.diagnose_app(&ResourceRef::App(app.id)).await?),
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! Dependencies flow one way: domain <- store/auth <- tools <- registry <- adapters <- main.
 
 pub mod adapters;
+pub mod ai;
 pub mod auth;
 pub mod build;
 pub mod client;

@@ -114,6 +114,20 @@ fn root_command(registry: &Registry) -> Command {
                 )),
         )
         .arg(
+            Arg::new("ai-base-url")
+                .long("ai-base-url")
+                .env("SH0_AI_BASE_URL")
+                .requires("ai-model")
+                .help("The assistant's model: an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 (its key in SH0_AI_API_KEY; ai_settings_set overrides)"),
+        )
+        .arg(
+            Arg::new("ai-model")
+                .long("ai-model")
+                .env("SH0_AI_MODEL")
+                .requires("ai-base-url")
+                .help("The model name at --ai-base-url"),
+        )
+        .arg(
             Arg::new("host")
                 .long("host")
                 .action(ArgAction::Append)
@@ -186,6 +200,14 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .map_err(anyhow::Error::msg)
                     .context("--base-image")?,
+                ai: sh0::ai::AiFlags {
+                    base_url: m.get_one::<String>("ai-base-url").cloned(),
+                    model: m.get_one::<String>("ai-model").cloned(),
+                    api_key: std::env::var("SH0_AI_API_KEY")
+                        .ok()
+                        .filter(|k| !k.is_empty())
+                        .and_then(|k| sh0::domain::SecretString::try_from(k).ok()),
+                },
             };
             serve(opts).await.context("sh0 serve")?;
         }

@@ -17,6 +17,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("docker", &["domain"][..]),
         ("build", &["domain"][..]),
         ("auth", &["domain"][..]),
+        // The model connection: its settings are stored, its key sealed.
+        ("ai", &["domain", "store", "auth"][..]),
         ("jobs", &["domain", "store"][..]),
         ("proxy", &["domain", "store", "auth", "jobs"][..]),
         (
@@ -28,12 +30,14 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "tools",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "registry",
+                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "registry", "ai",
             ][..],
         ),
         (
             "registry",
-            &["domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs"][..],
+            &[
+                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "ai",
+            ][..],
         ),
         ("client", &["domain", "registry"][..]),
         // `adapters/mod.rs` only names the adapters.
@@ -45,7 +49,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "server",
             &[
                 "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "tools", "registry",
-                "adapters", "client",
+                "adapters", "client", "ai",
             ][..],
         ),
     ])

@@ -609,6 +609,15 @@ async fn every_endpoint_beside_tools_every_caller() {
                         };
                         (got, Outcome::Forbidden, format!("{status} {body}"), name)
                     }
+                    // The tool's own route, streaming on request: its access is the tool's,
+                    // checked by the tool matrix; the stream itself by tests/chat.rs.
+                    "event_stream" => {
+                        assert!(
+                            entry["http"]["path"] == template,
+                            "{name}: an event stream is its tool's route"
+                        );
+                        continue;
+                    }
                     other => panic!("unknown transport {other}"),
                 };
                 checked += 1;

@@ -15,8 +15,17 @@ async fn mcp_clients_list_and_get_the_prompts() {
     let mcp = server.mcp_client_with(&server.token).await.expect("MCP client");
     let prompts = mcp.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["diagnose_app", "deploy_directory", "review_app_security"]);
-    let diagnose = &prompts[0];
+    assert_eq!(
+        names,
+        [
+            "assistant",
+            "diagnose_deployment",
+            "diagnose_app",
+            "deploy_directory",
+            "review_app_security"
+        ]
+    );
+    let diagnose = &prompts[2];
     let args = diagnose.arguments.as_ref().unwrap();
     assert_eq!((args[0].name.as_str(), args[0].required), ("app", Some(true)));
 

@@ -58,6 +58,10 @@ impl ApiClient {
                 format!("cannot reach the sh0 server at {}: {}", self.base, root_cause(&e)),
             )
         })?;
+        self.send_response(resp).await
+    }
+
+    async fn send_response(&self, resp: reqwest::Response) -> Result<Value, ToolError> {
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| {
             ToolError::new(
@@ -95,6 +99,59 @@ impl ApiClient {
     pub async fn catalog(&self) -> Result<Catalog, ToolError> {
         let v = self.send(self.request(reqwest::Method::GET, "/api/v1/tools")).await?;
         serde_json::from_value(v).map_err(|e| ToolError::internal(format!("catalog: {e}")))
+    }
+}
+
+/// One Server-Sent Event: its name and its JSON data.
+pub type StreamEvent = (String, Value);
+
+impl ApiClient {
+    /// POSTs `body` to a tool route that streams (`Accept: text/event-stream`) and hands
+    /// each event to `on_event` as it arrives; returns the `done` event's result, or the
+    /// `error` event's error.
+    pub async fn post_stream(
+        &self,
+        path: &str,
+        body: &Value,
+        mut on_event: impl FnMut(&StreamEvent),
+    ) -> Result<Value, ToolError> {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let unreachable = |e: &dyn std::error::Error| {
+            ToolError::new(
+                ErrorKind::Unavailable,
+                format!("cannot reach the sh0 server at {}: {}", self.base, root_cause(e)),
+            )
+        };
+        // A turn may take minutes: no overall timeout on the stream.
+        let resp = self
+            .request(reqwest::Method::POST, path)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(Duration::from_secs(3600))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        if !resp.status().is_success() {
+            return self.send_response(resp).await;
+        }
+        let mut events = resp.bytes_stream().eventsource();
+        while let Some(ev) = events.next().await {
+            let ev = ev.map_err(|e| unreachable(&e))?;
+            let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::String(ev.data.clone()));
+            match ev.event.as_str() {
+                "done" => return Ok(data),
+                "error" => {
+                    return Err(serde_json::from_value(data["error"].clone())
+                        .unwrap_or_else(|_| ToolError::internal("the stream ended with an unreadable error")));
+                }
+                _ => on_event(&(ev.event, data)),
+            }
+        }
+        Err(ToolError::new(
+            ErrorKind::Unavailable,
+            "the server closed the stream before the answer ended",
+        ))
     }
 }
 

@@ -93,6 +93,16 @@ prefixed_id!(JobId, "job_", "Job id (`job_` followed by 32 hex digits).");
 prefixed_id!(ScheduleId, "sch_", "Schedule id (`sch_` followed by 32 hex digits).");
 prefixed_id!(HookId, "hok_", "Deploy hook id (`hok_` followed by 32 hex digits).");
 prefixed_id!(
+    ConversationId,
+    "cnv_",
+    "Assistant conversation id (`cnv_` followed by 32 hex digits)."
+);
+prefixed_id!(
+    ApprovalId,
+    "apr_",
+    "Id of a tool call waiting for its user's approval (`apr_` followed by 32 hex digits)."
+);
+prefixed_id!(
     CertificateId,
     "crt_",
     "Certificate id (`crt_` followed by 32 hex digits)."

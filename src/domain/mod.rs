@@ -24,6 +24,7 @@ macro_rules! text_enum {
 
 pub mod access;
 pub mod certificate;
+pub mod chat;
 pub use certificate::{AcmeState, CertSource};
 pub mod hostname;
 pub use hostname::DomainName;
@@ -33,13 +34,13 @@ pub mod secret;
 
 pub use access::{Role, Scope};
 pub use ids::{
-    AppId, CertificateId, DeploymentId, DomainId, HookId, InviteId, JobId, KeyId, ProjectId, ScheduleId, SessionId,
-    UploadId, UserId,
+    AppId, ApprovalId, CertificateId, ConversationId, DeploymentId, DomainId, HookId, InviteId, JobId, KeyId,
+    ProjectId, ScheduleId, SessionId, UploadId, UserId,
 };
 pub mod email;
 pub use email::Email;
 pub use names::{EnvKey, ResourceName, ResourceRef};
-pub use secret::SecretString;
+pub use secret::{SecretString, ShownOnce};
 pub mod model;
 pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after};
 pub mod timestamp;

@@ -59,3 +59,30 @@ impl JsonSchema for SecretString {
         })
     }
 }
+
+/// A secret sh0 shows its caller once (a new key, a hook's token, a TOTP secret): plain in
+/// the caller's answer, but marked `x-sh0-secret` in the output schema, so adapters that
+/// pass answers on — the assistant, to its model — withhold it.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ShownOnce(pub String);
+
+impl fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShownOnce([redacted])")
+    }
+}
+
+impl JsonSchema for ShownOnce {
+    fn schema_name() -> Cow<'static, str> {
+        "ShownOnce".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "readOnly": true,
+            "x-sh0-secret": true,
+            "description": "A secret shown this once: store it now; it cannot be shown again.",
+        })
+    }
+}

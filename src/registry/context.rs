@@ -57,6 +57,8 @@ pub struct Services {
     pub settings: ServerSettings,
     /// Background work: every run of a schedule.
     pub jobs: crate::jobs::Jobs,
+    /// The assistant's model connection.
+    pub ai: crate::ai::Ai,
     pub started: Instant,
     pub started_at: Timestamp,
 }
@@ -69,6 +71,8 @@ pub struct ToolContext {
     pub principal: Principal,
     /// The adapter the call came through (a deployment records it as its trigger).
     pub adapter: Adapter,
+    /// Where the call's progress goes, when its adapter streams it.
+    pub events: Option<super::EventSink>,
 }
 
 impl ToolContext {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::schema::CONFIRM_FIELD;
-use super::{Credentials, ErrorKind, Permission, Principal, Registry, Safety, Services, ToolContext, ToolError};
+use super::{
+    Credentials, ErrorKind, EventSink, Permission, Principal, Registry, Safety, Services, ToolContext, ToolError,
+};
 use crate::store::AuditEntry;
 
 /// Which adapter a call came through; recorded in the audit log.
@@ -70,6 +72,11 @@ impl Dispatcher {
         &self.registry
     }
 
+    /// The registry, shared (for a context made outside `run`).
+    pub(super) fn registry_shared(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
     pub fn services(&self) -> &Arc<Services> {
         &self.services
     }
@@ -98,6 +105,18 @@ impl Dispatcher {
         tool: &str,
         args: Value,
     ) -> Result<Value, ToolError> {
+        self.dispatch_streaming(creds, adapter, tool, args, None).await
+    }
+
+    /// [`Self::dispatch`], with the call's progress events sent to `events`.
+    pub async fn dispatch_streaming(
+        &self,
+        creds: &Credentials,
+        adapter: Adapter,
+        tool: &str,
+        args: Value,
+        events: Option<EventSink>,
+    ) -> Result<Value, ToolError> {
         let authenticated = super::authn::authenticate(&self.services, creds)?;
         let principal = authenticated.principal;
         let Some(desc) = self.registry.get(tool) else {
@@ -115,9 +134,32 @@ impl Dispatcher {
         let result = if csrf_refused {
             Err(csrf_missing())
         } else {
-            self.run(desc, principal.clone(), adapter, args).await
+            self.run(desc, principal.clone(), adapter, args, events).await
         };
         self.record(&principal, adapter, desc.meta().name, &redacted, &result, started)?;
+        result
+    }
+
+    /// Calls a tool as a principal that an earlier call of the same request already
+    /// authenticated (the assistant acting in a conversation): everything of `dispatch`
+    /// after authentication, audited under that principal.
+    pub(crate) async fn dispatch_as(
+        &self,
+        principal: &Principal,
+        adapter: Adapter,
+        tool: &str,
+        args: Value,
+    ) -> Result<Value, ToolError> {
+        let Some(desc) = self.registry.get(tool) else {
+            return Err(ToolError::not_found(format!(
+                "no tool named `{}`",
+                tool.chars().take(64).collect::<String>()
+            )));
+        };
+        let started = Instant::now();
+        let redacted = super::audit::redact(&args, desc.input_schema());
+        let result = self.run(desc, principal.clone(), adapter, args, None).await;
+        self.record(principal, adapter, desc.meta().name, &redacted, &result, started)?;
         result
     }
 
@@ -190,6 +232,7 @@ impl Dispatcher {
         principal: Principal,
         adapter: Adapter,
         args: Value,
+        events: Option<EventSink>,
     ) -> Result<Value, ToolError> {
         let meta = desc.meta();
         Self::authorize(&principal, meta)?;
@@ -217,6 +260,7 @@ impl Dispatcher {
             registry: self.registry.clone(),
             principal,
             adapter,
+            events,
         };
         let result = desc.tool.invoke(&ctx, args, confirm.as_deref()).await;
         if let Err(e) = &result

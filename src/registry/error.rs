@@ -156,6 +156,17 @@ impl From<EdgeError> for ToolError {
     }
 }
 
+impl From<crate::ai::AiError> for ToolError {
+    fn from(e: crate::ai::AiError) -> Self {
+        use crate::ai::AiError;
+        match e {
+            AiError::Unavailable | AiError::Model(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
+            AiError::Store(s) => s.into(),
+            AiError::Sealed(m) => Self::internal(m),
+        }
+    }
+}
+
 impl From<DeployError> for ToolError {
     fn from(e: DeployError) -> Self {
         match e {

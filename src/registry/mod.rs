@@ -4,12 +4,14 @@
 //! happen here, so no adapter can forget one.
 
 mod access;
+pub mod assistant;
 mod audit;
 mod authn;
 mod catalog;
 mod context;
 mod dispatch;
 mod error;
+mod events;
 mod hooks;
 mod maintenance;
 mod permission;
@@ -26,6 +28,7 @@ pub use catalog::{Catalog, CatalogEntry, reference_markdown};
 pub use context::{ServerSettings, Services, ToolContext};
 pub use dispatch::{Adapter, Dispatcher};
 pub use error::{ErrorKind, ToolError};
+pub use events::{CallEvent, EventSink};
 pub use hooks::HOOK_TOKEN_HEADER;
 pub use permission::Permission;
 pub use principal::{Credentials, Principal, PrincipalId, ProjectAccess, SystemTask, same_origin};

@@ -39,6 +39,10 @@ pub enum Permission {
     JobsRead,
     /// Making, changing and deleting one's schedules, cancelling one's jobs.
     JobsWrite,
+    /// The assistant's model connection (its URL, model and key).
+    AiSettings,
+    /// One's own conversations with the assistant.
+    Chat,
 }
 
 impl Permission {
@@ -56,9 +60,10 @@ impl Permission {
             | Self::KeysManage
             | Self::Account
             | Self::JobsRead
-            | Self::JobsWrite => Role::Viewer,
+            | Self::JobsWrite
+            | Self::Chat => Role::Viewer,
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
-            Self::AuditRead | Self::CertsWrite | Self::UsersManage => Role::Admin,
+            Self::AuditRead | Self::CertsWrite | Self::UsersManage | Self::AiSettings => Role::Admin,
             Self::SecretsRotate | Self::SecurityPolicy => Role::Owner,
         }
     }
@@ -66,7 +71,9 @@ impl Permission {
     /// The least key scope that carries this permission.
     pub fn min_scope(self) -> Scope {
         match self {
-            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead | Self::JobsRead => Scope::Read,
+            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead | Self::JobsRead | Self::Chat => {
+                Scope::Read
+            }
             Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite | Self::JobsWrite => Scope::Write,
             // Plaintext secrets, the audit trail and anything about credentials need an
             // admin-scoped key (a browser session has admin scope).
@@ -76,8 +83,26 @@ impl Permission {
             | Self::SecretsRotate
             | Self::UsersManage
             | Self::Account
-            | Self::SecurityPolicy => Scope::Admin,
+            | Self::SecurityPolicy
+            | Self::AiSettings => Scope::Admin,
         }
+    }
+
+    /// What the assistant is never given, whoever it acts for: plaintext secrets, keys and
+    /// account credentials, the master key, its own model key, user management, and the
+    /// conversations themselves (it cannot approve its own calls).
+    pub fn chat_withheld(self) -> bool {
+        matches!(
+            self,
+            Self::EnvReveal
+                | Self::KeysManage
+                | Self::Account
+                | Self::SecretsRotate
+                | Self::UsersManage
+                | Self::SecurityPolicy
+                | Self::AiSettings
+                | Self::Chat
+        )
     }
 }
 
@@ -87,6 +112,7 @@ impl Principal {
             super::PrincipalId::System(task) => return task.permissions().contains(&p),
             // A hook deploys, and only that (within its maker's role).
             super::PrincipalId::Hook { .. } if p != Permission::AppsWrite => return false,
+            super::PrincipalId::Chat { .. } if p.chat_withheld() => return false,
             _ => {}
         }
         self.role >= p.min_role() && self.scope >= p.min_scope()

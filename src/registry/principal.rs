@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{HookId, KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
+use crate::domain::{ConversationId, HookId, KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
 
 /// What a request presented.
 #[derive(Clone, Default)]
@@ -101,6 +101,13 @@ pub enum PrincipalId {
         hook: HookId,
         user: UserId,
     },
+    /// The assistant, in one conversation, acting for the human it belongs to (`human`,
+    /// the principal that sent the message or approved the call) and never beyond them;
+    /// it is also denied what no model may see or do (see `Permission::chat_withheld`).
+    Chat {
+        human: Box<PrincipalId>,
+        conversation: ConversationId,
+    },
 }
 
 impl std::fmt::Display for PrincipalId {
@@ -111,6 +118,7 @@ impl std::fmt::Display for PrincipalId {
             Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
             Self::System(task) => write!(f, "system:{}", task.as_str()),
             Self::Hook { hook, .. } => write!(f, "hook:{hook}"),
+            Self::Chat { human, conversation } => write!(f, "{human}/chat:{conversation}"),
         }
     }
 }

@@ -11,6 +11,11 @@ use super::ToolError;
 
 /// The files, in the order they are listed.
 const FILES: &[(&str, &str)] = &[
+    ("assistant.md", include_str!("../../prompts/assistant.md")),
+    (
+        "diagnose-deployment.md",
+        include_str!("../../prompts/diagnose-deployment.md"),
+    ),
     ("diagnose-app.md", include_str!("../../prompts/diagnose-app.md")),
     ("deploy-directory.md", include_str!("../../prompts/deploy-directory.md")),
     (

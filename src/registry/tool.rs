@@ -150,6 +150,9 @@ pub enum Transport {
     /// A deploy hook's delivery endpoint (`POST path`): its own credential, the hook's
     /// token, calls this tool with arguments the hook fixes (see `registry/hooks.rs`).
     Hook { path: &'static str },
+    /// The tool's own route (`path`), asked with `Accept: text/event-stream`, streams the
+    /// call's progress as Server-Sent Events and ends with `done` (the result) or `error`.
+    EventStream { path: &'static str },
 }
 
 #[async_trait]

@@ -145,7 +145,7 @@ impl Dispatcher {
         let pointer = self.registry().get(tool).and_then(|d| {
             d.transports().iter().find_map(|t| match t {
                 Transport::LogStream { job, .. } => Some(job),
-                Transport::Upload { .. } | Transport::Hook { .. } => None,
+                Transport::Upload { .. } | Transport::Hook { .. } | Transport::EventStream { .. } => None,
             })
         });
         let Some(pointer) = pointer else {

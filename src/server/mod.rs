@@ -72,6 +72,8 @@ pub struct ServeOptions {
     pub max_body_bytes: u64,
     /// Base images of generated Dockerfiles.
     pub base_images: crate::build::BaseImages,
+    /// The assistant's model, unless set with `ai_settings_set`.
+    pub ai: crate::ai::AiFlags,
 }
 
 /// Where `sh0 serve` and the host-local admin commands look for the data directory.
@@ -130,7 +132,9 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
     let session_keys = session_keys(&store, &master_key)?;
+    let ai = crate::ai::Ai::new(store.clone(), master_key.clone(), opts.ai.clone());
     Ok(Services {
+        ai,
         store,
         deployer,
         edge,

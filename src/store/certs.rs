@@ -186,6 +186,11 @@ impl Store {
             .optional()?)
     }
 
+    pub fn setting_delete(&self, key: &str) -> StoreResult<()> {
+        self.conn().execute("DELETE FROM settings WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
     pub fn setting_put(&self, key: &str, value: &str) -> StoreResult<()> {
         self.conn().execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",

@@ -284,6 +284,31 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE deployments ADD COLUMN facts TEXT;
     ALTER TABLE deployments ADD COLUMN diagnosis TEXT;
     "#,
+    // 12: the assistant's conversations, each its user's; messages as JSON in order; and
+    // the calls waiting for their user's approval, bound to their exact arguments.
+    r#"
+    CREATE TABLE conversations (
+        id                TEXT PRIMARY KEY,
+        user_id           TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        title             TEXT NOT NULL,
+        tokens_used       INTEGER NOT NULL DEFAULT 0,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL
+    );
+    CREATE INDEX conversations_by_user ON conversations (user_id, updated_at);
+    CREATE TABLE chat_messages (
+        conversation_id   TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        seq               INTEGER NOT NULL,
+        body              TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    );
+    CREATE TABLE chat_approvals (
+        id                TEXT PRIMARY KEY,
+        conversation_id   TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        body              TEXT NOT NULL,
+        status            TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

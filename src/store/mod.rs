@@ -6,6 +6,7 @@ mod apps;
 pub use apps::AppChanges;
 mod audit;
 mod certs;
+mod chat;
 pub use certs::{AcmeStatus, CertRow};
 mod domains;
 pub use domains::DomainRow;

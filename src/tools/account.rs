@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NoInput;
 use crate::auth::{backup_code, hash_key, normalize_backup_code, totp, totp_context};
-use crate::domain::SessionId;
+use crate::domain::{SessionId, ShownOnce};
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{
     HttpRoute, Permission, PrincipalId, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, second_factor_attempt,
@@ -54,11 +54,11 @@ pub struct SessionRevoked {
 #[derive(Serialize, JsonSchema)]
 pub struct TotpEnrolment {
     /// The `otpauth://` URI for an authenticator app.
-    pub otpauth_uri: String,
+    pub otpauth_uri: ShownOnce,
     /// The same secret in base32, for typing in by hand.
-    pub secret: String,
+    pub secret: ShownOnce,
     /// The URI as a QR code (SVG).
-    pub qr_svg: String,
+    pub qr_svg: ShownOnce,
     pub next_step: String,
 }
 
@@ -105,9 +105,11 @@ impl Tool for SessionList {
         let user = ctx.principal.user()?;
         let current = match &ctx.principal.id {
             PrincipalId::Session { session, .. } => Some(session),
-            PrincipalId::Key(_) | PrincipalId::Schedule { .. } | PrincipalId::System(_) | PrincipalId::Hook { .. } => {
-                None
-            }
+            PrincipalId::Key(_)
+            | PrincipalId::Schedule { .. }
+            | PrincipalId::System(_)
+            | PrincipalId::Hook { .. }
+            | PrincipalId::Chat { .. } => None,
         };
         Ok(SessionListOutput {
             sessions: ctx
@@ -198,9 +200,9 @@ impl Tool for TotpEnroll {
                 ctx.store().totp_set_pending(user_id, &sealed)
             })?;
         Ok(TotpEnrolment {
-            otpauth_uri: e.uri,
-            secret: e.secret_base32,
-            qr_svg: e.qr_svg,
+            otpauth_uri: ShownOnce(e.uri),
+            secret: ShownOnce(e.secret_base32),
+            qr_svg: ShownOnce(e.qr_svg),
             next_step: "add it to an authenticator app, then call totp_confirm with the code it shows".into(),
         })
     }

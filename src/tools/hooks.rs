@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::GeneratedKey;
-use crate::domain::{HookId, ResourceName, ResourceRef, Timestamp};
+use crate::domain::{HookId, ResourceName, ResourceRef, ShownOnce, Timestamp};
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{
     HOOK_TOKEN_HEADER, HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, Transport,
@@ -56,7 +56,7 @@ pub struct HookCreated {
     /// The header that must carry the token.
     pub header: &'static str,
     /// The token, shown this once: only its digest is kept.
-    pub token: String,
+    pub token: ShownOnce,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -113,7 +113,7 @@ impl Tool for HookCreate {
         Ok(HookCreated {
             url: format!("{}/api/v1/hooks/{}", ctx.api_url(), hook.id),
             header: HOOK_TOKEN_HEADER,
-            token: secret.plaintext,
+            token: ShownOnce(secret.plaintext),
             hook,
         })
     }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::auth::GeneratedKey;
-use crate::domain::{KeyId, ResourceRef, Role, Scope};
+use crate::domain::{KeyId, ResourceRef, Role, Scope, ShownOnce};
 use crate::registry::HttpMethod::{Delete, Get, Post};
 use crate::registry::{HttpRoute, Permission, PrincipalId, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 use crate::store::{KeyRow, NewKey};
@@ -57,7 +57,7 @@ pub struct KeyCreated {
     /// The project the key is limited to, if any.
     pub project: Option<String>,
     /// The key itself. It is shown this once and cannot be recovered: store it now.
-    pub key: String,
+    pub key: ShownOnce,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -159,7 +159,7 @@ impl Tool for KeyCreate {
             scope: input.scope,
             role,
             expires_at,
-            key: key.plaintext,
+            key: ShownOnce(key.plaintext),
         })
     }
 }

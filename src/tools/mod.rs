@@ -2,9 +2,11 @@
 //! appear in MCP, REST, OpenAPI, the CLI and the catalog.
 
 mod account;
+mod ai;
 mod apps;
 mod audit;
 mod certs;
+mod chat;
 mod checks;
 mod deployments;
 mod diagnose;
@@ -58,6 +60,15 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(deployments::DeploymentCancel),
         erase(deployments::AppRollback),
         erase(diagnose::DeploymentDiagnose),
+        erase(ai::AiSettingsGet),
+        erase(ai::AiSettingsSet),
+        erase(chat::ChatCreate),
+        erase(chat::ChatList),
+        erase(chat::ChatGet),
+        erase(chat::ChatDelete),
+        erase(chat::ChatSend),
+        erase(chat::ChatApprove),
+        erase(chat::ChatPolicySet),
         erase(runtime::AppStart),
         erase(runtime::AppStop),
         erase(runtime::AppRestart),

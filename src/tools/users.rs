@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NoInput;
 use crate::auth::{hash_key, random_token};
-use crate::domain::{Email, ProjectId, ResourceRef, Role};
+use crate::domain::{Email, ProjectId, ResourceRef, Role, ShownOnce};
 use crate::registry::HttpMethod::{Delete, Get, Patch, Post, Put};
 use crate::registry::{
     HttpRoute, Permission, REQUIRE_2FA_SETTING, Safety, Target, Tool, ToolContext, ToolError, ToolMeta,
@@ -45,7 +45,7 @@ pub struct UserInvited {
     pub role: Role,
     pub expires_at: Timestamp,
     /// The one-time invitation token. Shown once: send it to the person invited.
-    pub token: String,
+    pub token: ShownOnce,
     /// Where the invited person sets their password: POST `{token, password, name}` here.
     pub accept_url: String,
 }
@@ -197,7 +197,7 @@ impl Tool for UserInvite {
             email: input.email.to_string(),
             role: input.role,
             expires_at,
-            token,
+            token: ShownOnce(token),
             accept_url: format!("http://{}/api/v1/auth/invites/accept", s.listen),
         })
     }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod certs;
 pub mod docker;
+pub mod model;
 pub mod pebble;
 
 use serde_json::Value;

@@ -7,6 +7,7 @@
 mod auth;
 mod openapi;
 mod openapi_auth;
+mod sse;
 mod stream;
 mod upload;
 
@@ -152,7 +153,8 @@ pub fn router(dispatcher: Dispatcher) -> Router {
                 Transport::Hook { path } => {
                     router = router.route(path, post(hook_delivery).layer(DefaultBodyLimit::max(64 * 1024)));
                 }
-                Transport::Upload { .. } => {}
+                // Served by the tool's own route, on request (see `sse`).
+                Transport::Upload { .. } | Transport::EventStream { .. } => {}
             }
         }
     }
@@ -235,6 +237,19 @@ async fn route_call(
         }
         args.insert(k, Value::String(v));
     }
+    if sse::wanted(headers)
+        && desc
+            .transports()
+            .contains(&Transport::EventStream { path: desc_path(desc) })
+    {
+        return sse::respond(
+            d.clone(),
+            credentials(headers),
+            adapter(headers),
+            name,
+            Value::Object(args),
+        );
+    }
     let ok = if method == Method::POST && !desc.meta().idempotent {
         StatusCode::CREATED
     } else {
@@ -245,6 +260,11 @@ async fn route_call(
             .await,
         ok,
     )
+}
+
+/// The path of a tool's own route.
+fn desc_path(desc: &ToolDescriptor) -> &'static str {
+    desc.meta().http.map(|r| r.path).unwrap_or_default()
 }
 
 fn respond(result: Result<Value, ToolError>, ok: StatusCode) -> Response {

@@ -3,6 +3,7 @@
 //! through the same client; nothing here decides what a user may do.
 
 mod account;
+mod chat;
 mod link;
 mod push;
 mod workdir;
@@ -107,6 +108,21 @@ pub fn commands() -> Vec<Command> {
             .about("Detect the stack and run the project health check, offline")
             .arg(dir_arg())
             .arg(json_arg()),
+        Command::new("ask")
+            .about("Ask the assistant one question; changes it proposes ask you first")
+            .arg(
+                Arg::new("question")
+                    .required(true)
+                    .help("e.g. \"why is web returning 502?\""),
+            )
+            .arg(json_arg()),
+        Command::new("chat")
+            .about("Talk with the assistant in the terminal")
+            .arg(
+                Arg::new("conversation")
+                    .long("conversation")
+                    .help("Go on with this conversation (default: a new one)"),
+            ),
     ]
 }
 
@@ -124,6 +140,8 @@ pub async fn run(matches: &ArgMatches) -> Option<i32> {
         "link" => link::link(m).await,
         "open" => link::open(m).await,
         "logs" => link::logs(m).await,
+        "ask" => chat::ask(m).await,
+        "chat" => chat::chat(m).await,
         _ => return None,
     })
 }

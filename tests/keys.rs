@@ -3,21 +3,9 @@
 
 mod common;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use common::Server;
-
-async fn call_as(server: &Server, key: &str, tool: &str, args: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/tools/{tool}", server.url))
-        .bearer_auth(key)
-        .json(&args)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_are_scoped_shown_once_and_stop_working_when_revoked_or_expired() {
@@ -31,11 +19,14 @@ async fn keys_are_scoped_shown_once_and_stop_working_when_revoked_or_expired() {
     assert_eq!(reader["role"], "owner");
 
     // A read key reads, and is refused every change, on REST, the CLI and MCP.
-    assert_eq!(call_as(&server, &read_key, "project_list", json!({})).await.0, 200);
-    let (status, body) = call_as(&server, &read_key, "project_create", json!({"name": "nope"})).await;
+    assert_eq!(server.call_as(&read_key, "project_list", json!({})).await.0, 200);
+    let (status, body) = server
+        .call_as(&read_key, "project_create", json!({"name": "nope"}))
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(
-        call_as(&server, &read_key, "key_create", json!({"name": "x", "scope": "read"}))
+        server
+            .call_as(&read_key, "key_create", json!({"name": "x", "scope": "read"}))
             .await
             .0,
         403
@@ -91,7 +82,7 @@ async fn keys_are_scoped_shown_once_and_stop_working_when_revoked_or_expired() {
     assert_eq!(server.call("key_revoke", json!({"key": id})).await.0, 428);
     let (status, body) = server.call("key_revoke", json!({"key": id, "confirm": "reader"})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(call_as(&server, &read_key, "project_list", json!({})).await.0, 401);
+    assert_eq!(server.call_as(&read_key, "project_list", json!({})).await.0, 401);
 
     // Expired: a key past its expiry is refused like an unknown one.
     let (status, temp) = server
@@ -102,14 +93,14 @@ async fn keys_are_scoped_shown_once_and_stop_working_when_revoked_or_expired() {
         .await;
     assert_eq!(status, 200, "{temp}");
     let temp_key = temp["key"].as_str().unwrap();
-    assert_eq!(call_as(&server, temp_key, "project_list", json!({})).await.0, 200);
+    assert_eq!(server.call_as(temp_key, "project_list", json!({})).await.0, 200);
     let conn = rusqlite::Connection::open(server.data_dir().join("sh0.db")).unwrap();
     conn.execute(
         "UPDATE api_keys SET expires_at = '2020-01-01T00:00:00Z' WHERE id = ?1",
         [temp["id"].as_str().unwrap()],
     )
     .unwrap();
-    assert_eq!(call_as(&server, temp_key, "project_list", json!({})).await.0, 401);
+    assert_eq!(server.call_as(temp_key, "project_list", json!({})).await.0, 401);
     let (_, list) = server.call("key_list", json!({})).await;
     let states: Vec<(&str, &str)> = list["keys"]
         .as_array()

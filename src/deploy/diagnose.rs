@@ -132,7 +132,10 @@ impl Deployer {
             facts.stage = Some(FailedStage::Other);
             facts.reason = dep.error.clone();
         }
-        Ok(self.report(&app, id, dep.status, &facts))
+        let mut report = self.report(&app, id, dep.status, &facts);
+        // A model's explanation, once made, stays with the report.
+        report.explanation = self.inner.store.deployment_diagnosis(id)?.and_then(|d| d.explanation);
+        Ok(report)
     }
 
     /// Diagnoses an app: its newest deployment when that one failed after the serving one

@@ -6,12 +6,14 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::domain::diagnosis::Diagnosis;
-use crate::domain::{DeploymentId, ResourceRef};
-use crate::registry::HttpMethod::Get;
+use crate::domain::diagnosis::{Diagnosis, Explanation};
+use crate::domain::{DeploymentId, DeploymentStatus, ResourceRef, Timestamp, UntrustedText};
+use crate::registry::HttpMethod::{Get, Post};
+use crate::registry::assistant::Assistant;
 use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta};
 
 pub struct DeploymentDiagnose;
+pub struct DeploymentExplain;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,24 +50,83 @@ impl Tool for DeploymentDiagnose {
     }
 
     async fn call(&self, ctx: &ToolContext, input: DeploymentDiagnoseInput) -> Result<Diagnosis, ToolError> {
-        let app = ctx.store().app_find(&input.app)?;
-        let deployer = ctx.deployer();
-        match input.deployment {
-            Some(id) => {
-                let row = ctx
-                    .store()
-                    .deployment_get(&id)
-                    .ok()
-                    .filter(|r| r.deployment.app_id == app.id);
-                if row.is_none() {
-                    return Err(ToolError::not_found(format!(
-                        "deployment `{id}` not found for app `{}`",
-                        app.name
-                    )));
-                }
-                Ok(deployer.diagnose(&id).await?)
+        diagnose(ctx, &input).await
+    }
+}
+
+async fn diagnose(ctx: &ToolContext, input: &DeploymentDiagnoseInput) -> Result<Diagnosis, ToolError> {
+    let app = ctx.store().app_find(&input.app)?;
+    let deployer = ctx.deployer();
+    match &input.deployment {
+        Some(id) => {
+            let row = ctx
+                .store()
+                .deployment_get(id)
+                .ok()
+                .filter(|r| r.deployment.app_id == app.id);
+            if row.is_none() {
+                return Err(ToolError::not_found(format!(
+                    "deployment `{id}` not found for app `{}`",
+                    app.name
+                )));
             }
-            None => Ok(deployer.diagnose_app(&ResourceRef::App(app.id)).await?),
+            Ok(deployer.diagnose(id).await?)
         }
+        None => Ok(deployer.diagnose_app(&ResourceRef::App(app.id)).await?),
+    }
+}
+
+#[async_trait]
+impl Tool for DeploymentExplain {
+    type Input = DeploymentDiagnoseInput;
+    type Output = Diagnosis;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "deployment_explain",
+            title: "Explain a diagnosis with the model",
+            description: "Have the assistant's model explain deployment_diagnose's report and investigate further, \
+                          with read-only tools limited to the app's project (it can change nothing). The \
+                          explanation is attached to the report (kept with a failed deployment's) and its tool \
+                          calls are in a conversation of yours. Needs a model (ai_settings_set).",
+            safety: Safety::Write,
+            permission: Permission::AppsRead,
+            target: Target::app("app"),
+            http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/diagnosis/explain")),
+            idempotent: false,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: DeploymentDiagnoseInput) -> Result<Diagnosis, ToolError> {
+        let ai = ctx.services.ai.view()?;
+        if !ai.configured {
+            return Err(crate::ai::AiError::Unavailable.into());
+        }
+        let app = ctx.store().app_find(&input.app)?;
+        let mut report = diagnose(ctx, &input).await?;
+        let conversation = ctx.store().conversation_create(
+            ctx.principal.user()?,
+            &format!("Diagnosis of {} ({})", app.name, report.deployment),
+        )?;
+        let assistant = Assistant::new(
+            ctx.registry.clone(),
+            ctx.services.clone(),
+            ctx.principal.clone(),
+            conversation.id.clone(),
+            ctx.events.clone(),
+        )?
+        .read_only_in(app.project_id.clone());
+        let value = serde_json::to_value(&report).map_err(ToolError::internal)?;
+        let text = assistant.explain(app.name.as_str(), &value).await?;
+        report.explanation = Some(Explanation {
+            text: UntrustedText(text),
+            model: ai.model.unwrap_or_default(),
+            conversation: conversation.id,
+            at: Timestamp::now(),
+        });
+        if report.status == DeploymentStatus::Failed {
+            ctx.store().deployment_set_diagnosis(&report.deployment, &report)?;
+        }
+        Ok(report)
     }
 }

@@ -60,6 +60,7 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(deployments::DeploymentCancel),
         erase(deployments::AppRollback),
         erase(diagnose::DeploymentDiagnose),
+        erase(diagnose::DeploymentExplain),
         erase(ai::AiSettingsGet),
         erase(ai::AiSettingsSet),
         erase(chat::ChatCreate),

@@ -171,6 +171,26 @@ impl Server {
         )
     }
 
+    /// Calls a tool over REST by name with `key`.
+    pub async fn call_as(&self, key: &str, tool: &str, args: Value) -> (u16, Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/tools/{tool}", self.url))
+            .bearer_auth(key)
+            .json(&args)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// [`Self::call_as`] for a call that must succeed; returns its result.
+    pub async fn must_as(&self, key: &str, tool: &str, args: Value) -> Value {
+        let (status, body) = self.call_as(key, tool, args.clone()).await;
+        assert!(status < 300, "{tool} {args}: {status} {body}");
+        body
+    }
+
     /// Calls a tool over REST by name with the owner key.
     pub async fn call(&self, tool: &str, args: Value) -> (u16, Value) {
         let resp = reqwest::Client::new()

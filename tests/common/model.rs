@@ -18,19 +18,21 @@ use std::sync::{Arc, Mutex};
 pub struct Turn {
     pub text: Option<String>,
     pub calls: Vec<(String, Value)>,
+    /// Wait this long before answering (a slow model).
+    pub delay_ms: u64,
 }
 
 pub fn say(text: &str) -> Turn {
     Turn {
         text: Some(text.into()),
-        calls: Vec::new(),
+        ..Turn::default()
     }
 }
 
 pub fn call(tool: &str, args: Value) -> Turn {
     Turn {
-        text: None,
         calls: vec![(tool.into(), args)],
+        ..Turn::default()
     }
 }
 
@@ -118,6 +120,9 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: axum::http::H
             i.calls,
         )
     };
+    if turn.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(turn.delay_ms)).await;
+    }
     let id = format!("chatcmpl-{n}");
     let mut out = chunk(&id, json!({ "role": "assistant", "content": "" }), None);
     if let Some(text) = &turn.text {
@@ -153,4 +158,20 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, headers: axum::http::H
         .header("content-type", "text/event-stream")
         .body(Body::from(out))
         .unwrap()
+}
+
+/// The tool calls of a conversation (a `chat_get` answer), as (tool, status), in order.
+pub fn tool_calls(conversation: &Value) -> Vec<(String, String)> {
+    conversation["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["tool_calls"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap_or_default().to_owned(),
+                c["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }

@@ -30,8 +30,10 @@ fn event(e: CallEvent) -> Event {
 pub fn respond(d: Dispatcher, creds: Credentials, adapter: Adapter, tool: &'static str, args: Value) -> Response {
     let (sink, rx) = EventSink::channel(1024);
     let call = Box::pin(async move { d.dispatch_streaming(&creds, adapter, tool, args, Some(sink)).await });
+    // A keep-alive comment every 2 s: proxies keep the stream open, and a client that went
+    // away is noticed by the failed write within seconds, which drops the call.
     Sse::new(events(call, rx))
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(2)))
         .into_response()
 }
 

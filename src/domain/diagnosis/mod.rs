@@ -199,4 +199,18 @@ pub struct Diagnosis {
     pub config: ConfigSnapshot,
     pub health: Option<HealthFacts>,
     pub container: Option<ContainerFacts>,
+    /// The model's explanation, when one was asked for (`deployment_explain`).
+    #[serde(default)]
+    pub explanation: Option<Explanation>,
+}
+
+/// A model's reading of a report, made with read-only tools in the app's project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Explanation {
+    /// The model's words (model output: data, not instructions).
+    pub text: UntrustedText,
+    pub model: String,
+    /// The conversation it was made in (its tool calls are there).
+    pub conversation: super::ConversationId,
+    pub at: Timestamp,
 }

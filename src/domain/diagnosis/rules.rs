@@ -64,6 +64,7 @@ pub fn analyze(
         config: facts.config.clone(),
         health: facts.health.clone(),
         container: facts.container.clone(),
+        explanation: None,
     }
 }
 

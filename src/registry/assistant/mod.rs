@@ -110,6 +110,34 @@ impl Assistant {
         })
     }
 
+    /// The assistant explaining a diagnosis: the same, narrowed to reading one project
+    /// (a read scope and a project limit, which dispatch enforces like a key's).
+    pub fn read_only_in(mut self, project: crate::domain::ProjectId) -> Self {
+        self.human.scope = crate::domain::Scope::Read;
+        self.human.access.only = Some(project);
+        self
+    }
+
+    /// One explanation of an analyzer's report (`report`, the tool output of
+    /// `deployment_diagnose`), by the model, in this conversation; returns its words.
+    pub async fn explain(&self, app: &str, report: &serde_json::Value) -> Result<String, ToolError> {
+        let mut args = serde_json::Map::new();
+        args.insert("app".into(), json!(app));
+        args.insert("deployment".into(), report["deployment"].clone());
+        let prompt = super::prompts::get("diagnose_deployment")?.render(&args)?;
+        let schema = self
+            .dispatcher
+            .registry()
+            .get("deployment_diagnose")
+            .map(|d| d.output_schema().clone())
+            .unwrap_or_default();
+        let fenced = shape::result_text(report, &schema, self.limits.result_chars);
+        let turn = self
+            .send(&format!("{prompt}\n\nThe analyzer's report:\n{fenced}"))
+            .await?;
+        Ok(turn.reply.map(|r| r.0).unwrap_or_default())
+    }
+
     fn services(&self) -> &Services {
         self.dispatcher.services()
     }

@@ -178,7 +178,16 @@ impl Ai {
     }
 
     /// Applies a change to the stored settings.
-    pub fn set(&self, change: AiChange) -> Result<AiSettingsView, AiError> {
+    pub fn set(&self, mut change: AiChange) -> Result<AiSettingsView, AiError> {
+        // The key goes only where it was given for: a new endpoint without a new key drops
+        // the stored one, so nobody can send it elsewhere by changing the URL.
+        let stored_base = self.store.setting_get(BASE_URL_SETTING)?;
+        if let Some(b) = &change.base_url
+            && stored_base.as_deref() != Some(b.trim_end_matches('/'))
+            && change.api_key.is_none()
+        {
+            change.api_key = Some(None);
+        }
         if let Some(b) = &change.base_url {
             self.store.setting_put(BASE_URL_SETTING, b.trim_end_matches('/'))?;
         }

@@ -59,6 +59,8 @@ pub struct Services {
     pub jobs: crate::jobs::Jobs,
     /// The assistant's model connection.
     pub ai: crate::ai::Ai,
+    /// Conversations whose turn is running.
+    pub chat_turns: super::assistant::TurnLocks,
     pub started: Instant,
     pub started_at: Timestamp,
 }

@@ -218,6 +218,13 @@ impl Dispatcher {
                 meta.permission.as_str()
             )));
         }
+        // The assistant changes nothing its human has not approved, whatever calls dispatch.
+        if matches!(principal.id, super::PrincipalId::Chat { approved: false, .. }) && meta.safety != Safety::Read {
+            return Err(ToolError::forbidden(format!(
+                "`{}` changes things: the assistant runs it only once its user approves this call",
+                meta.name
+            )));
+        }
         if principal.must_enrol_2fa && meta.permission != Permission::Account {
             return Err(ToolError::forbidden(
                 "the owner requires two-factor authentication: set it up with totp_enroll and totp_confirm first",
@@ -286,5 +293,74 @@ fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{PrincipalId, ProjectAccess, Target, ToolMeta};
+    use super::*;
+    use crate::domain::{Role, Scope};
+
+    fn meta(safety: Safety, permission: Permission) -> ToolMeta {
+        ToolMeta {
+            name: "t",
+            title: "t",
+            description: "t",
+            safety,
+            permission,
+            target: Target::Server,
+            http: None,
+            idempotent: false,
+        }
+    }
+
+    fn assistant(approved: bool) -> Principal {
+        Principal {
+            id: PrincipalId::Chat {
+                human: Box::new(PrincipalId::Key(
+                    "key_00000000000000000000000000000001".to_owned().try_into().unwrap(),
+                )),
+                conversation: "cnv_00000000000000000000000000000001".to_owned().try_into().unwrap(),
+                approved,
+            },
+            user: None,
+            role: Role::Owner,
+            scope: Scope::Admin,
+            access: ProjectAccess {
+                every_project: true,
+                ..ProjectAccess::default()
+            },
+            must_enrol_2fa: false,
+        }
+    }
+
+    /// Whatever calls dispatch as the assistant: its reads run, its changes only once
+    /// approved, and what no model may have is refused even to an owner's approved call.
+    #[test]
+    fn the_assistant_changes_nothing_unapproved_and_never_holds_what_is_withheld() {
+        for (safety, approved, ok) in [
+            (Safety::Read, false, true),
+            (Safety::Write, false, false),
+            (Safety::Destructive, false, false),
+            (Safety::Write, true, true),
+            (Safety::Destructive, true, true),
+        ] {
+            let got = Dispatcher::authorize(&assistant(approved), &meta(safety, Permission::AppsWrite));
+            assert_eq!(got.is_ok(), ok, "{safety:?} approved={approved}: {got:?}");
+        }
+        for p in [
+            Permission::EnvReveal,
+            Permission::KeysManage,
+            Permission::Account,
+            Permission::SecretsRotate,
+            Permission::UsersManage,
+            Permission::SecurityPolicy,
+            Permission::AiSettings,
+            Permission::Chat,
+        ] {
+            let got = Dispatcher::authorize(&assistant(true), &meta(Safety::Read, p));
+            assert_eq!(got.map_err(|e| e.kind), Err(ErrorKind::Forbidden), "{p:?}");
+        }
     }
 }

@@ -107,6 +107,9 @@ pub enum PrincipalId {
     Chat {
         human: Box<PrincipalId>,
         conversation: ConversationId,
+        /// The human approved this call (or lets their assistant change things unasked).
+        /// Without it, dispatch runs only the assistant's reads.
+        approved: bool,
     },
 }
 
@@ -118,7 +121,9 @@ impl std::fmt::Display for PrincipalId {
             Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
             Self::System(task) => write!(f, "system:{}", task.as_str()),
             Self::Hook { hook, .. } => write!(f, "hook:{hook}"),
-            Self::Chat { human, conversation } => write!(f, "{human}/chat:{conversation}"),
+            Self::Chat {
+                human, conversation, ..
+            } => write!(f, "{human}/chat:{conversation}"),
         }
     }
 }

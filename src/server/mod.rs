@@ -135,6 +135,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     let ai = crate::ai::Ai::new(store.clone(), master_key.clone(), opts.ai.clone());
     Ok(Services {
         ai,
+        chat_turns: Default::default(),
         store,
         deployer,
         edge,

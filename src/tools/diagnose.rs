@@ -90,7 +90,9 @@ impl Tool for DeploymentExplain {
                           explanation is attached to the report (kept with a failed deployment's) and its tool \
                           calls are in a conversation of yours. Needs a model (ai_settings_set).",
             safety: Safety::Write,
-            permission: Permission::AppsRead,
+            // It runs the model: the assistant's own permission, which no model holds (no
+            // model starts another).
+            permission: Permission::Chat,
             target: Target::app("app"),
             http: Some(HttpRoute::new(Post, "/api/v1/apps/{app}/diagnosis/explain")),
             idempotent: false,
@@ -98,16 +100,17 @@ impl Tool for DeploymentExplain {
     }
 
     async fn call(&self, ctx: &ToolContext, input: DeploymentDiagnoseInput) -> Result<Diagnosis, ToolError> {
+        // Whose conversation it will be, then what, then with which model.
+        let user = ctx.principal.user()?;
+        let app = ctx.store().app_find(&input.app)?;
         let ai = ctx.services.ai.view()?;
         if !ai.configured {
             return Err(crate::ai::AiError::Unavailable.into());
         }
-        let app = ctx.store().app_find(&input.app)?;
         let mut report = diagnose(ctx, &input).await?;
-        let conversation = ctx.store().conversation_create(
-            ctx.principal.user()?,
-            &format!("Diagnosis of {} ({})", app.name, report.deployment),
-        )?;
+        let conversation = ctx
+            .store()
+            .conversation_create(user, &format!("Diagnosis of {} ({})", app.name, report.deployment))?;
         let assistant = Assistant::new(
             ctx.registry.clone(),
             ctx.services.clone(),

@@ -27,6 +27,8 @@ struct Handled {
     call: ChatToolCall,
     /// The result the model gets now (none while it waits for approval).
     result: Option<String>,
+    /// The approval it waits for, stored once the call is recorded.
+    approval: Option<Approval>,
 }
 
 fn refused(call: &ModelToolCall, arguments: Value, why: String) -> Handled {
@@ -40,6 +42,7 @@ fn refused(call: &ModelToolCall, arguments: Value, why: String) -> Handled {
             approval: None,
         },
         result: Some(json!({ "error": { "kind": "refused", "message": why } }).to_string()),
+        approval: None,
     }
 }
 
@@ -61,7 +64,13 @@ fn summary(result: &Result<Value, ToolError>) -> String {
 
 impl Assistant {
     /// Runs a call now, as the assistant, and shapes its result for the model.
-    async fn run_now(&self, call: &ModelToolCall, args: Value, confirm: Option<&str>) -> (ChatToolCall, String) {
+    async fn run_now(
+        &self,
+        call: &ModelToolCall,
+        args: Value,
+        confirm: Option<&str>,
+        approved: bool,
+    ) -> (ChatToolCall, String) {
         self.emit(
             "tool_started",
             json!({ "call_id": call.id, "tool": call.name, "arguments": args }),
@@ -70,10 +79,23 @@ impl Assistant {
         if let (Some(name), Value::Object(m)) = (confirm, &mut sent) {
             m.insert(CONFIRM_FIELD.into(), Value::String(name.to_owned()));
         }
-        let result = self
+        // The call runs to its end, audit record included, even if the turn is dropped (its
+        // client went away, its time ran out): a change is never left half-recorded.
+        let (dispatcher, principal, tool) = (self.dispatcher.clone(), self.principal(approved), call.name.clone());
+        let result = tokio::spawn(async move { dispatcher.dispatch_as(&principal, Adapter::Chat, &tool, sent).await })
+            .await
+            .unwrap_or_else(|e| Err(ToolError::internal(format!("tool call task: {e}"))));
+        let schema = self
             .dispatcher
-            .dispatch_as(&self.principal(), Adapter::Chat, &call.name, sent)
-            .await;
+            .registry()
+            .get(&call.name)
+            .map(|d| d.output_schema().clone())
+            .unwrap_or(Value::Null);
+        // Secrets are withheld before anything of the result is kept or shown.
+        let result = result.map(|mut v| {
+            shape::withhold_secrets(&mut v, &schema);
+            v
+        });
         let status = if result.is_ok() {
             CallStatus::Done
         } else {
@@ -85,15 +107,7 @@ impl Assistant {
             json!({ "call_id": call.id, "tool": call.name, "status": status, "summary": line }),
         );
         let text = match &result {
-            Ok(v) => {
-                let schema = self
-                    .dispatcher
-                    .registry()
-                    .get(&call.name)
-                    .map(|d| d.output_schema().clone())
-                    .unwrap_or(Value::Null);
-                shape::result_text(v, &schema, self.limits.result_chars)
-            }
+            Ok(v) => shape::result_text(v, &schema, self.limits.result_chars),
             Err(e) => json!({ "error": e }).to_string(),
         };
         let recorded = ChatToolCall {
@@ -110,7 +124,8 @@ impl Assistant {
     /// Everything dispatch checks before running, without running: permission (as the
     /// assistant), the input's schema, and the project it reaches. A refusal is audited.
     fn precheck(&self, tool: &str, args: &Value) -> Result<(), ToolError> {
-        let principal = self.principal();
+        // Checked as the approved call it would become: the approval is asked next.
+        let principal = self.principal(true);
         let started = Instant::now();
         let Some(desc) = self.dispatcher.registry().get(tool) else {
             return Err(ToolError::not_found(format!(
@@ -146,7 +161,7 @@ impl Assistant {
         let ctx = ToolContext {
             services: self.dispatcher.services().clone(),
             registry: self.dispatcher.registry_shared().clone(),
-            principal: self.principal(),
+            principal: self.principal(false),
             adapter: Adapter::Chat,
             events: None,
         };
@@ -194,10 +209,11 @@ impl Assistant {
                 .as_deref()
                 == Some("true");
         if meta.safety == Safety::Read || auto {
-            let (recorded, text) = self.run_now(call, args, None).await;
+            let (recorded, text) = self.run_now(call, args, None, auto).await;
             return Ok(Handled {
                 call: recorded,
                 result: Some(text),
+                approval: None,
             });
         }
         let confirm = if meta.safety == Safety::Destructive {
@@ -232,8 +248,6 @@ impl Assistant {
             created_at: Timestamp::now(),
             decided_at: None,
         };
-        self.services().store.approval_insert(&approval)?;
-        self.emit("approval_required", json!(approval));
         let mut note = "waits for the user's approval".to_owned();
         if dropped_confirm {
             note.push_str(" (the `confirm` argument was removed: only the user confirms)");
@@ -245,15 +259,18 @@ impl Assistant {
                 arguments: args,
                 status: CallStatus::PendingApproval,
                 summary: Some(note),
-                approval: Some(approval.id),
+                approval: Some(approval.id.clone()),
             },
             result: None,
+            approval: Some(approval),
         })
     }
 }
 
 /// Handles the calls of one model answer (`reply`, already stored), `room` of them at
-/// most; records their statuses on the answer and their results after it.
+/// most. Each call is recorded on the answer, with its result after it, as soon as it is
+/// handled, and only then is its approval asked for: a turn cut off midway leaves every
+/// call it handled on record, and no approval without its call.
 pub async fn handle(
     a: &Assistant,
     mut reply: ChatMessage,
@@ -261,21 +278,21 @@ pub async fn handle(
     room: usize,
 ) -> Result<Outcome, ToolError> {
     let mut awaiting = false;
-    let mut results = Vec::new();
     for (i, call) in calls.iter().enumerate() {
         let handled = a.handle_one(call, i < room).await?;
         awaiting |= handled.call.status == CallStatus::PendingApproval;
-        if let Some(text) = handled.result {
-            results.push((call.id.clone(), text));
-        }
         reply.tool_calls.push(handled.call);
-    }
-    a.services().store.conversation_update(&a.conversation, &reply)?;
-    for (id, text) in results {
-        let mut m = message(ChatRole::Tool, None);
-        m.content = Some(UntrustedText(text));
-        m.tool_call_id = Some(id);
-        a.append(m)?;
+        a.services().store.conversation_update(&a.conversation, &reply)?;
+        if let Some(text) = handled.result {
+            let mut m = message(ChatRole::Tool, None);
+            m.content = Some(UntrustedText(text));
+            m.tool_call_id = Some(call.id.clone());
+            a.append(m)?;
+        }
+        if let Some(approval) = handled.approval {
+            a.services().store.approval_insert(&approval)?;
+            a.emit("approval_required", json!(approval));
+        }
     }
     Ok(Outcome { awaiting })
 }
@@ -300,6 +317,7 @@ pub async fn resolve_approval(a: &Assistant, approval: &Approval, confirm: Optio
                 &call,
                 approval.arguments.clone(),
                 confirm.filter(|_| approval.confirm.is_some()),
+                true,
             )
             .await;
         (recorded.status, recorded.summary, text)

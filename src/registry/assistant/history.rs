@@ -7,9 +7,16 @@ use serde_json::{Map, Value};
 
 use super::super::{Principal, ToolError, prompts};
 use crate::ai::{ModelMessage, ModelToolCall};
+use crate::domain::ApprovalId;
 use crate::domain::chat::{CallStatus, ChatMessage, ChatRole};
 
-pub fn model_messages(human: &Principal, stored: &[ChatMessage]) -> Result<Vec<ModelMessage>, ToolError> {
+/// `pending`: the approvals still waiting; a call marked waiting whose approval is not
+/// among them (decided, but its run was cut off) gets a stand-in result too.
+pub fn model_messages(
+    human: &Principal,
+    stored: &[ChatMessage],
+    pending: &[ApprovalId],
+) -> Result<Vec<ModelMessage>, ToolError> {
     let who = match &human.user {
         Some(u) => format!("user {u}, whose role is {}", human.role.as_str()),
         None => "the server's owner".to_owned(),
@@ -58,7 +65,10 @@ pub fn model_messages(human: &Principal, stored: &[ChatMessage]) -> Result<Vec<M
                 unanswered.extend(
                     m.tool_calls
                         .iter()
-                        .filter(|c| c.status != CallStatus::PendingApproval)
+                        .filter(|c| {
+                            c.status != CallStatus::PendingApproval
+                                || !c.approval.as_ref().is_some_and(|a| pending.contains(a))
+                        })
                         .map(|c| c.id.clone()),
                 );
                 out.push(ModelMessage::Assistant {

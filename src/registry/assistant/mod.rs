@@ -80,6 +80,27 @@ pub struct TurnReport {
     pub note: Option<String>,
 }
 
+/// The conversations whose turn is running (in this process).
+#[derive(Debug, Default)]
+pub struct TurnLocks(std::sync::Mutex<std::collections::HashSet<ConversationId>>);
+
+/// A running turn; the conversation is free again when it is dropped.
+struct TurnGuard {
+    services: Arc<Services>,
+    conversation: ConversationId,
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.services
+            .chat_turns
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.conversation);
+    }
+}
+
 /// The assistant in one conversation, acting for one human.
 pub struct Assistant {
     dispatcher: Dispatcher,
@@ -138,16 +159,39 @@ impl Assistant {
         Ok(turn.reply.map(|r| r.0).unwrap_or_default())
     }
 
+    /// One turn at a time in a conversation: a second message or decision while one runs
+    /// is a conflict, not a second model loop interleaving with the first.
+    fn begin_turn(&self) -> Result<TurnGuard, ToolError> {
+        let services = self.dispatcher.services().clone();
+        let fresh = services
+            .chat_turns
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.conversation.clone());
+        if !fresh {
+            return Err(ToolError::conflict(format!(
+                "conversation `{}` is answering already: wait for its turn to end",
+                self.conversation
+            )));
+        }
+        Ok(TurnGuard {
+            services,
+            conversation: self.conversation.clone(),
+        })
+    }
+
     fn services(&self) -> &Services {
         self.dispatcher.services()
     }
 
-    /// The principal the model's calls run as.
-    fn principal(&self) -> Principal {
+    /// The principal the model's calls run as; `approved` for a call its human approved.
+    fn principal(&self, approved: bool) -> Principal {
         let mut p = self.human.clone();
         p.id = PrincipalId::Chat {
             human: Box::new(self.human.id.clone()),
             conversation: self.conversation.clone(),
+            approved,
         };
         p
     }
@@ -176,6 +220,7 @@ impl Assistant {
     /// The user says something; the model answers, calling tools, until it is done or a
     /// call needs approval.
     pub async fn send(&self, text: &str) -> Result<TurnReport, ToolError> {
+        let _turn = self.begin_turn()?;
         if !self.services().ai.available() {
             return Err(crate::ai::AiError::Unavailable.into());
         }
@@ -197,6 +242,7 @@ impl Assistant {
         approve: bool,
         confirm: Option<&str>,
     ) -> Result<TurnReport, ToolError> {
+        let _turn = self.begin_turn()?;
         let store = &self.services().store;
         let found = self.pending()?.into_iter().find(|a| &a.id == approval).ok_or_else(|| {
             ToolError::not_found(format!("pending approval `{approval}` not found in this conversation"))
@@ -249,14 +295,19 @@ impl Assistant {
                 );
                 return self.report(first, TurnStatus::Stopped, used, Some(note));
             }
-            let principal = self.principal();
+            // Offered as if approved: which tools the human may call; the gate is per call.
+            let principal = self.principal(true);
             let tools = shape::tools_for(self.dispatcher.registry(), &principal);
             let stored = self
                 .services()
                 .store
                 .conversation_messages(&self.user, &self.conversation)?;
             let request = ModelRequest {
-                messages: history::model_messages(&self.human, &stored)?,
+                messages: history::model_messages(
+                    &self.human,
+                    &stored,
+                    &self.pending()?.into_iter().map(|a| a.id).collect::<Vec<_>>(),
+                )?,
                 tools,
                 max_tokens: Some(self.limits.max_tokens),
             };

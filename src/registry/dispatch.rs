@@ -81,6 +81,13 @@ impl Dispatcher {
         &self.services
     }
 
+    /// The tool named `name`, or the one answer for an unknown name.
+    pub(super) fn tool(&self, name: &str) -> Result<&super::ToolDescriptor, ToolError> {
+        self.registry.get(name).ok_or_else(|| {
+            ToolError::not_found(format!("no tool named `{}`", name.chars().take(64).collect::<String>()))
+        })
+    }
+
     /// Resolves credentials to a principal, or `Unauthenticated`.
     pub fn authenticate(&self, creds: &Credentials) -> Result<Principal, ToolError> {
         super::authn::authenticate(&self.services, creds).map(|a| a.principal)
@@ -119,12 +126,7 @@ impl Dispatcher {
     ) -> Result<Value, ToolError> {
         let authenticated = super::authn::authenticate(&self.services, creds)?;
         let principal = authenticated.principal;
-        let Some(desc) = self.registry.get(tool) else {
-            return Err(ToolError::not_found(format!(
-                "no tool named `{}`",
-                tool.chars().take(64).collect::<String>()
-            )));
-        };
+        let desc = self.tool(tool)?;
         let started = Instant::now();
         let redacted = super::audit::redact(&args, desc.input_schema());
         // A browser session changes nothing without its CSRF token. This follows from the
@@ -150,12 +152,7 @@ impl Dispatcher {
         tool: &str,
         args: Value,
     ) -> Result<Value, ToolError> {
-        let Some(desc) = self.registry.get(tool) else {
-            return Err(ToolError::not_found(format!(
-                "no tool named `{}`",
-                tool.chars().take(64).collect::<String>()
-            )));
-        };
+        let desc = self.tool(tool)?;
         let started = Instant::now();
         let redacted = super::audit::redact(&args, desc.input_schema());
         let result = self.run(desc, principal.clone(), adapter, args, None).await;

@@ -127,12 +127,7 @@ impl Assistant {
         // Checked as the approved call it would become: the approval is asked next.
         let principal = self.principal(true);
         let started = Instant::now();
-        let Some(desc) = self.dispatcher.registry().get(tool) else {
-            return Err(ToolError::not_found(format!(
-                "no tool named `{}`",
-                tool.chars().take(64).collect::<String>()
-            )));
-        };
+        let desc = self.dispatcher.tool(tool)?;
         let checked = Dispatcher::authorize(&principal, desc.meta())
             .and_then(|()| desc.validate(args).map_err(ToolError::invalid))
             .and_then(|()| access::check(&self.services().store, &principal, desc.meta(), args));

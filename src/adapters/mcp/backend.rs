@@ -2,7 +2,8 @@
 
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::client::ApiClient;
 use crate::registry::{Adapter, Catalog, Credentials, Dispatcher, ToolError};
@@ -20,6 +21,13 @@ pub trait Backend: Send + Sync + 'static {
         name: &str,
         args: Value,
     ) -> impl Future<Output = Result<Value, ToolError>> + Send;
+    /// Follows a deployment's log as the caller: `{"pos", "line"}` for each line, then
+    /// `{"end": true, "status", "error"}`. Admitted once, as a `deployment_get` call.
+    fn follow_deployment(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        deployment: &str,
+    ) -> impl Future<Output = Result<mpsc::Receiver<Value>, ToolError>> + Send;
 }
 
 /// Calls dispatch in this process with the bearer token of the HTTP request.
@@ -53,6 +61,24 @@ impl Backend for LocalBackend {
         self.dispatcher
             .dispatch(&credentials(ctx), Adapter::Mcp, name, args)
             .await
+    }
+
+    async fn follow_deployment(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        deployment: &str,
+    ) -> Result<mpsc::Receiver<Value>, ToolError> {
+        let follow = self
+            .dispatcher
+            .admit_log_stream(
+                &credentials(ctx),
+                Adapter::Mcp,
+                "deployment_get",
+                json!({ "deployment": deployment, "log_offset": 0 }),
+                0,
+            )
+            .await?;
+        Ok(self.dispatcher.job_log_stream(follow))
     }
 }
 
@@ -102,5 +128,48 @@ impl Backend for RemoteBackend {
 
     async fn call(&self, _: &RequestContext<RoleServer>, name: &str, args: Value) -> Result<Value, ToolError> {
         self.client.call_tool(name, args).await
+    }
+
+    /// Over REST: `deployment_get` from the last offset, every half second.
+    async fn follow_deployment(
+        &self,
+        _: &RequestContext<RoleServer>,
+        deployment: &str,
+    ) -> Result<mpsc::Receiver<Value>, ToolError> {
+        let client = self.client.clone();
+        let dep = deployment.to_owned();
+        let first = client
+            .call_tool("deployment_get", json!({ "deployment": dep, "log_offset": 0 }))
+            .await?;
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut page = first;
+            let mut offset = 0i64;
+            loop {
+                for line in page["log"].as_array().into_iter().flatten() {
+                    if tx.send(json!({ "pos": offset, "line": line })).await.is_err() {
+                        return;
+                    }
+                    offset += 1;
+                }
+                offset = page["next_offset"].as_i64().unwrap_or(offset);
+                if !page["active"].as_bool().unwrap_or(false) {
+                    let d = &page["deployment"];
+                    let _ = tx
+                        .send(json!({ "end": true, "status": d["status"], "error": d["error"] }))
+                        .await;
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                match client
+                    .call_tool("deployment_get", json!({ "deployment": dep, "log_offset": offset }))
+                    .await
+                {
+                    Ok(p) => page = p,
+                    Err(_) => return,
+                }
+            }
+        });
+        Ok(rx)
     }
 }

@@ -19,7 +19,7 @@ pub fn service(
         .with_legacy_session_mode(true);
     let server = McpServer::new(LocalBackend { dispatcher });
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     )

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod limiter;
+pub mod oauth;
 pub mod passwords;
 pub mod secrets;
 pub mod tokens;

@@ -107,6 +107,16 @@ prefixed_id!(
     "crt_",
     "Certificate id (`crt_` followed by 32 hex digits)."
 );
+prefixed_id!(
+    GrantId,
+    "ogr_",
+    "OAuth grant id: one remote client's access for one user (`ogr_` followed by 32 hex digits)."
+);
+prefixed_id!(
+    AuthRequestId,
+    "oar_",
+    "A pending OAuth authorization request, waiting for its user's consent (`oar_` followed by 32 hex digits)."
+);
 
 #[cfg(test)]
 mod tests {

@@ -34,8 +34,8 @@ pub mod secret;
 
 pub use access::{Role, Scope};
 pub use ids::{
-    AppId, ApprovalId, CertificateId, ConversationId, DeploymentId, DomainId, HookId, InviteId, JobId, KeyId,
-    ProjectId, ScheduleId, SessionId, UploadId, UserId,
+    AppId, ApprovalId, AuthRequestId, CertificateId, ConversationId, DeploymentId, DomainId, GrantId, HookId, InviteId,
+    JobId, KeyId, ProjectId, ScheduleId, SessionId, UploadId, UserId,
 };
 pub mod email;
 pub use email::Email;

@@ -69,6 +69,10 @@ pub(super) fn authenticate(services: &Services, creds: &Credentials) -> Result<A
             principal: by_hook(services, hook, token)?,
             csrf: None,
         }),
+        Credentials::Grant { token, resource } => Ok(Authenticated {
+            principal: by_grant(services, token, resource)?,
+            csrf: None,
+        }),
         Credentials::Session { access, csrf, .. } => {
             let (principal, expected) = by_session(services, access)?;
             Ok(Authenticated {
@@ -181,6 +185,39 @@ fn by_hook(services: &Services, id: &crate::domain::HookId, token: &str) -> Resu
         scope: Scope::Write,
         access,
         must_enrol_2fa: false,
+    })
+}
+
+/// An OAuth access token: its grant must be live and made for the resource the request
+/// reached (a token for another audience is refused). It acts as the grant's user with the
+/// user's current role, at most the granted scope, and in the granted project only.
+fn by_grant(services: &Services, token: &str, resource: &str) -> Result<Principal, ToolError> {
+    let Some(g) = services.store.oauth_grant_by_access(&hash_key(token))? else {
+        return Err(ToolError::unauthenticated());
+    };
+    if g.resource != resource.trim_end_matches('/') {
+        return Err(ToolError::new(
+            super::ErrorKind::Unauthenticated,
+            "this token was issued for another resource",
+        ));
+    }
+    let Some(user) = services.store.user_get(&g.user_id)? else {
+        return Err(ToolError::unauthenticated());
+    };
+    let mut access = access_for(services, Some(&user.id), user.role)?;
+    access.only = g.project_id;
+    // A user who must set up 2FA first cannot get around it through an agent.
+    let required = services.store.setting_get(REQUIRE_2FA_SETTING)?.as_deref() == Some("true");
+    Ok(Principal {
+        id: PrincipalId::Grant {
+            grant: g.id,
+            user: user.id.clone(),
+        },
+        user: Some(user.id),
+        role: user.role,
+        scope: g.scope,
+        access,
+        must_enrol_2fa: required && !user.totp_enabled,
     })
 }
 

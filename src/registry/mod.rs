@@ -14,6 +14,8 @@ mod error;
 mod events;
 mod hooks;
 mod maintenance;
+pub mod oauth;
+mod oauth_cimd;
 mod permission;
 mod principal;
 pub mod prompts;

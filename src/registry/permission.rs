@@ -113,6 +113,11 @@ impl Principal {
             // A hook deploys, and only that (within its maker's role).
             super::PrincipalId::Hook { .. } if p != Permission::AppsWrite => return false,
             super::PrincipalId::Chat { .. } if p.chat_withheld() => return false,
+            // A remote client never manages its user's account or mints keys, which would
+            // outlive the grant's revocation.
+            super::PrincipalId::Grant { .. } if matches!(p, Permission::Account | Permission::KeysManage) => {
+                return false;
+            }
             _ => {}
         }
         self.role >= p.min_role() && self.scope >= p.min_scope()

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{ConversationId, HookId, KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
+use crate::domain::{ConversationId, GrantId, HookId, KeyId, ProjectId, Role, ScheduleId, Scope, SessionId, UserId};
 
 /// What a request presented.
 #[derive(Clone, Default)]
@@ -35,6 +35,10 @@ pub enum Credentials {
     ///
     /// [`Dispatcher::fire_hook`]: super::Dispatcher::fire_hook
     Hook { hook: HookId, token: String },
+    /// An OAuth access token presented to the MCP endpoint at `resource` (the URL the
+    /// request reached): valid only when its grant was made for that very resource
+    /// (RFC 8707 audience). Only the MCP adapter builds these.
+    Grant { token: String, resource: String },
 }
 
 /// The maintenance sh0 does on its own, each a principal holding only what it needs.
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Credentials {
             Self::Schedule(id) => write!(f, "Credentials::Schedule({id})"),
             Self::System(task) => write!(f, "Credentials::System({})", task.as_str()),
             Self::Hook { hook, .. } => write!(f, "Credentials::Hook({hook}, [redacted])"),
+            Self::Grant { resource, .. } => write!(f, "Credentials::Grant([redacted], {resource})"),
         }
     }
 }
@@ -101,6 +106,11 @@ pub enum PrincipalId {
         hook: HookId,
         user: UserId,
     },
+    /// A remote client acting for `user` through the OAuth grant they consented to.
+    Grant {
+        grant: GrantId,
+        user: UserId,
+    },
     /// The assistant, in one conversation, acting for the human it belongs to (`human`,
     /// the principal that sent the message or approved the call) and never beyond them;
     /// it is also denied what no model may see or do (see `Permission::chat_withheld`).
@@ -121,6 +131,7 @@ impl std::fmt::Display for PrincipalId {
             Self::Schedule { schedule, user } => write!(f, "user:{user}/schedule:{schedule}"),
             Self::System(task) => write!(f, "system:{}", task.as_str()),
             Self::Hook { hook, .. } => write!(f, "hook:{hook}"),
+            Self::Grant { grant, user } => write!(f, "user:{user}/grant:{grant}"),
             Self::Chat {
                 human, conversation, ..
             } => write!(f, "{human}/chat:{conversation}"),

@@ -385,6 +385,7 @@ impl Dispatcher {
                 PrincipalId::Schedule { schedule, .. } => json!({"kind": "schedule", "id": schedule}),
                 PrincipalId::System(task) => json!({"kind": "system", "id": task.as_str()}),
                 PrincipalId::Hook { hook, .. } => json!({"kind": "hook", "id": hook}),
+                PrincipalId::Grant { grant, .. } => json!({"kind": "oauth_grant", "id": grant}),
                 PrincipalId::Chat { conversation, .. } => json!({"kind": "chat", "id": conversation}),
             },
             "role": p.role,

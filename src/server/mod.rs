@@ -29,7 +29,7 @@ use crate::domain::DomainName;
 use crate::proxy::{
     AcmeSettings, Edge, ProxyConfig, ProxySecret, ProxyServer, ProxyState, RoutingTable, Workers, tls, workers,
 };
-use crate::registry::{Credentials, Dispatcher, ServerSettings, Services};
+use crate::registry::{Dispatcher, ServerSettings, Services};
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -196,11 +196,19 @@ pub fn app(dispatcher: Dispatcher, proxy_secret: ProxySecret) -> Router {
 }
 
 /// `/mcp` answers 401 before any MCP processing when the request has no valid key.
+/// The 401 names where a remote client discovers how to get a token (RFC 9728).
 async fn require_key(State(d): State<Dispatcher>, req: Request, next: Next) -> Response {
-    let creds = Credentials::from_authorization(req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let creds = mcp::credentials_of(req.headers());
     match d.authenticate(&creds) {
         Ok(_) => next.run(req).await,
-        Err(e) => rest::error_response(&e),
+        Err(e) => {
+            let mut resp = rest::error_response(&e);
+            if resp.status() == axum::http::StatusCode::UNAUTHORIZED {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, rest::www_authenticate(req.headers()));
+            }
+            resp
+        }
     }
 }
 

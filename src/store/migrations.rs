@@ -309,6 +309,49 @@ const MIGRATIONS: &[&str] = &[
         status            TEXT NOT NULL
     );
     "#,
+    // 13: OAuth 2.1 for remote MCP clients: registered clients (or the URL of their
+    // metadata document), authorization requests waiting for consent, one-time codes, and
+    // grants holding the digests of their current access and refresh tokens.
+    r#"
+    CREATE TABLE oauth_clients (
+        id                TEXT PRIMARY KEY,
+        name              TEXT NOT NULL,
+        redirect_uris     TEXT NOT NULL,
+        source            TEXT NOT NULL,
+        created_at        TEXT NOT NULL
+    );
+    CREATE TABLE oauth_requests (
+        id                TEXT PRIMARY KEY,
+        body              TEXT NOT NULL,
+        expires_at        TEXT NOT NULL
+    );
+    CREATE TABLE oauth_codes (
+        code_hash         TEXT PRIMARY KEY,
+        body              TEXT NOT NULL,
+        expires_at        TEXT NOT NULL,
+        grant_id          TEXT
+    );
+    CREATE TABLE oauth_grants (
+        id                    TEXT PRIMARY KEY,
+        user_id               TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id             TEXT NOT NULL,
+        client_name           TEXT NOT NULL,
+        scope                 TEXT NOT NULL,
+        project_id            TEXT REFERENCES projects(id) ON DELETE CASCADE,
+        resource              TEXT NOT NULL,
+        access_hash           TEXT,
+        access_expires_at     TEXT,
+        refresh_hash          TEXT,
+        previous_refresh_hash TEXT,
+        created_at            TEXT NOT NULL,
+        last_used_at          TEXT,
+        revoked_at            TEXT
+    );
+    CREATE INDEX oauth_grants_by_access ON oauth_grants (access_hash);
+    CREATE INDEX oauth_grants_by_refresh ON oauth_grants (refresh_hash);
+    CREATE INDEX oauth_grants_by_previous ON oauth_grants (previous_refresh_hash);
+    CREATE INDEX oauth_grants_by_user ON oauth_grants (user_id);
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

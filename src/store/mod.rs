@@ -23,6 +23,8 @@ pub use env::SealedVar;
 mod invites;
 mod keys;
 mod migrations;
+mod oauth;
+pub use oauth::{ClientRow, GrantRefresh, GrantRow, NewGrant};
 mod projects;
 pub use invites::{InviteRow, NewInvite};
 mod sessions;

@@ -109,6 +109,7 @@ impl Tool for SessionList {
             | PrincipalId::Schedule { .. }
             | PrincipalId::System(_)
             | PrincipalId::Hook { .. }
+            | PrincipalId::Grant { .. }
             | PrincipalId::Chat { .. } => None,
         };
         Ok(SessionListOutput {

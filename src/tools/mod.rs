@@ -16,6 +16,7 @@ mod env;
 mod hooks;
 mod jobs;
 mod keys;
+mod oauth;
 mod projects;
 mod runtime;
 mod schedules;
@@ -103,6 +104,9 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(account::TotpEnroll),
         erase(account::TotpConfirm),
         erase(account::TotpDisable),
+        erase(oauth::OAuthConsent),
+        erase(oauth::OAuthGrantList),
+        erase(oauth::OAuthGrantRevoke),
         erase(schedules::ScheduleCreate),
         erase(schedules::ScheduleList),
         erase(schedules::ScheduleGet),

@@ -36,12 +36,10 @@ pub struct LocalBackend {
 }
 
 fn credentials(ctx: &RequestContext<RoleServer>) -> Credentials {
-    let header = ctx
-        .extensions
+    ctx.extensions
         .get::<axum::http::request::Parts>()
-        .and_then(|p| p.headers.get(axum::http::header::AUTHORIZATION))
-        .and_then(|v| v.to_str().ok());
-    Credentials::from_authorization(header)
+        .map(|p| super::http::credentials_of(&p.headers))
+        .unwrap_or_default()
 }
 
 impl Backend for LocalBackend {

@@ -18,7 +18,7 @@ mod resources;
 mod watch;
 
 pub use backend::{Backend, LocalBackend, RemoteBackend};
-pub use http::service as http_service;
+pub use http::{credentials_of, service as http_service};
 
 #[allow(deprecated)] // logging: part of 2025-11-25, which sh0 serves
 use rmcp::model::SetLevelRequestParams;

@@ -5,6 +5,7 @@
 //! one envelope: `{ "error": { "kind", "message" } }`.
 
 mod auth;
+mod oauth;
 mod openapi;
 mod openapi_auth;
 mod sse;
@@ -91,6 +92,8 @@ fn adapter(headers: &HeaderMap) -> Adapter {
 }
 
 /// The `/api/v1` router.
+pub use oauth::www_authenticate;
+
 pub fn router(dispatcher: Dispatcher) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter<Dispatcher>> = BTreeMap::new();
     for desc in dispatcher.registry().iter() {
@@ -116,6 +119,7 @@ pub fn router(dispatcher: Dispatcher) -> Router {
         by_path.insert(route.path, entry.merge(on(filter, handler)));
     }
     let mut router = auth::routes()
+        .merge(oauth::routes())
         .route("/api/v1/openapi.json", get(serve_openapi))
         .route("/api/v1/docs", get(|| async { Html(include_str!("docs.html")) }))
         .route("/api/v1/tools", get(list_tools))

@@ -114,6 +114,7 @@ async fn python_sdk_reads_resources_follows_deployments_and_completes() {
         .env("SH0_URL", &server.url)
         .env("SH0_OWNER_KEY", &owner_key)
         .env("SH0_DEV_KEY", &dev_key)
+        .env("SH0_BIN", common::BIN)
         .output()
         .expect("run the Python MCP client");
     let stdout = String::from_utf8_lossy(&out.stdout);

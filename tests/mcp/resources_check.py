@@ -14,7 +14,7 @@ import sys
 
 import anyio
 import httpx2
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import PromptReference, ResourceTemplateReference, ResourceUpdatedNotification
@@ -171,9 +171,59 @@ async def resources(mode):
     print(f"ok {label}")
 
 
+async def client_leaves_mid_deploy():
+    """A client that cancels its call while following a deployment: the deployment goes on."""
+    started = asyncio.Event()
+
+    async def on_progress(p, total, message):
+        started.set()
+
+    async with Client(transport(OWNER), mode="legacy", cache=None) as client:
+        before = {d["id"] for d in (await client.call_tool("deployment_list", {"app": "web-a"})).structured_content["deployments"]}
+        call = asyncio.create_task(client.call_tool("app_deploy", {"app": "web-a"}, progress_callback=on_progress))
+        await asyncio.wait_for(started.wait(), 60)
+        call.cancel()
+        try:
+            await call
+        except (asyncio.CancelledError, Exception):
+            pass
+    async with Client(transport(OWNER), mode="legacy", cache=None) as client:
+        deps = (await client.call_tool("deployment_list", {"app": "web-a"})).structured_content["deployments"]
+        new = [d["id"] for d in deps if d["id"] not in before]
+        check(len(new) == 1, f"the cancelled call's deployment: {new}")
+        status = await wait_finished(client, new[0])
+        check(status == "running", f"a client that left cancelled its deployment: {status}")
+    print("ok client left, deployment finished")
+
+
+async def over_stdio():
+    """The same resources through `sh0 mcp` (stdio, calling the server over REST)."""
+    params = StdioServerParameters(command=os.environ["SH0_BIN"], args=["mcp"],
+                                   env={"SH0_API_URL": URL, "SH0_API_TOKEN": DEV, "SH0_LOG": "warn"})
+    async with Client(params, mode="legacy", cache=None) as client:
+        listed = {r.uri for r in (await client.list_resources()).resources}
+        check("sh0://apps/web-a/logs" in listed and not any("web-b" in u for u in listed), f"stdio lists {listed}")
+        config = json.loads((await client.read_resource("sh0://apps/web-a")).contents[0].text)
+        check(config["name"] == "web-a" and config["env"] == ["API_SECRET"], f"stdio config {config}")
+        apps = (await client.complete(ResourceTemplateReference(type="ref/resource", uri="sh0://apps/{app}"),
+                                      {"name": "app", "value": ""})).completion.values
+        check(apps == ["web-a"], f"stdio completion {apps}")
+        progress = []
+
+        async def on_progress(p, total, message):
+            progress.append(message)
+
+        r = await client.call_tool("app_deploy", {"app": "web-a"}, progress_callback=on_progress)
+        check(not r.is_error and r.structured_content["status"] == "running" and len(progress) >= 3,
+              f"stdio deploy with progress: {r.structured_content} {progress}")
+    print("ok resources stdio")
+
+
 async def main():
     for mode in ("legacy", "2026-07-28"):
         await resources(mode)
+    await client_leaves_mid_deploy()
+    await over_stdio()
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ impl Dispatcher {
         Ok(self
             .registry
             .iter()
-            .filter(|d| principal.holds(d.meta().permission))
+            .filter(|d| principal.may_call(d.meta()))
             .filter(|d| !principal.must_enrol_2fa || d.meta().permission == Permission::Account)
             .map(|d| d.meta().name)
             .collect())
@@ -208,7 +208,7 @@ impl Dispatcher {
     /// What depends only on the tool and the caller: the permission, a pending 2FA
     /// enrolment, and a project-limited key's reach.
     pub(super) fn authorize(principal: &Principal, meta: &super::ToolMeta) -> Result<(), ToolError> {
-        if !principal.holds(meta.permission) {
+        if !principal.may_call(meta) {
             return Err(ToolError::forbidden(format!(
                 "`{}` needs the `{}` permission, which your credential lacks",
                 meta.name,

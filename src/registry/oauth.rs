@@ -161,6 +161,8 @@ pub struct PendingAuthorization {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
+    /// Whether the request named it (then the token request must name it too).
+    pub redirect_uri_given: bool,
     pub code_challenge: String,
     pub scope: RequestedScope,
     pub resource: String,
@@ -195,6 +197,7 @@ pub struct CodeGrant {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
+    pub redirect_uri_given: bool,
     pub code_challenge: String,
     pub user_id: UserId,
     pub scope: Scope,
@@ -202,13 +205,10 @@ pub struct CodeGrant {
     pub resource: String,
 }
 
-/// Why an authorization request cannot go on: either the client cannot be trusted with a
-/// redirect (unknown client, unregistered redirect URI: the user sees the error), or the
-/// error goes back to the client's redirect URI.
+/// Why an authorization request cannot go on, shown to the person on sh0's own page.
 #[derive(Debug)]
 pub enum AuthorizeError {
     Show(String),
-    Redirect(String),
 }
 
 /// The body of the token endpoint (`application/x-www-form-urlencoded`).
@@ -300,7 +300,7 @@ impl Dispatcher {
         };
         let client = self.oauth_client(client_id).await.map_err(AuthorizeError::Show)?;
         let redirect_uri = match (&p.redirect_uri, client.redirect_uris.as_slice()) {
-            (Some(r), uris) if uris.iter().any(|u| u == r) => r.clone(),
+            (Some(r), uris) if uris.iter().any(|u| redirect_matches(u, r)) => r.clone(),
             (None, [only]) => only.clone(),
             (Some(r), _) => {
                 return Err(AuthorizeError::Show(format!(
@@ -315,6 +315,7 @@ impl Dispatcher {
             client_id: client.id.clone(),
             client_name: client.name.clone(),
             redirect_uri,
+            redirect_uri_given: p.redirect_uri.is_some(),
             code_challenge: String::new(),
             scope: RequestedScope {
                 scope: Scope::Read,
@@ -324,9 +325,10 @@ impl Dispatcher {
             state: p.state.clone(),
             issuer: urls.issuer.clone(),
         };
-        let back = |pending: &PendingAuthorization, error: &str, d: &str| {
-            AuthorizeError::Redirect(pending.redirect_with(&[("error", error), ("error_description", d)]))
-        };
+        // Before the person has seen anything, errors are shown here rather than sent to
+        // the redirect URI: registration is open, so redirecting would make sh0 an open
+        // redirector (RFC 9700 §4.11.2).
+        let back = |_: &PendingAuthorization, error: &str, d: &str| AuthorizeError::Show(format!("{error}: {d}"));
         if p.response_type.as_deref() != Some("code") {
             return Err(back(&pending, "unsupported_response_type", "only response_type=code"));
         }
@@ -390,6 +392,7 @@ impl Dispatcher {
         let result = match grant_type.as_str() {
             "authorization_code" => self.exchange_code(&form),
             "refresh_token" => self.refresh_grant(&form),
+            "" => Err(OAuthError::request("grant_type is missing")),
             _ => Err(OAuthError::new(
                 400,
                 "unsupported_grant_type",
@@ -462,9 +465,23 @@ impl Dispatcher {
             .refresh_token
             .as_deref()
             .ok_or_else(|| OAuthError::request("refresh_token is missing"))?;
+        let digest = hash_key(token);
+        // Checked before anything rotates: a malformed request changes nothing.
+        if let Some(g) = store.oauth_grant_by_refresh(&digest)? {
+            let Some(client) = form.client_id.as_deref() else {
+                return Err(OAuthError::request("client_id is missing"));
+            };
+            if client != g.client_id {
+                store.oauth_grant_revoke(&g.id)?;
+                return Err(OAuthError::grant(
+                    "the refresh token belongs to another client; the grant is revoked",
+                ));
+            }
+            check_resource(form.resource.as_deref(), &g.resource)?;
+        }
         let (access, refresh) = (new_access_token(), new_refresh_token());
         let rotated = store.oauth_grant_refresh(
-            &hash_key(token),
+            &digest,
             &hash_key(&access),
             Timestamp::after(OAUTH_ACCESS_TTL),
             &hash_key(&refresh),
@@ -478,13 +495,6 @@ impl Dispatcher {
             }
             GrantRefresh::Invalid => return Err(OAuthError::grant("unknown or revoked refresh token")),
         };
-        if form.client_id.as_deref() != Some(grant.client_id.as_str()) {
-            store.oauth_grant_revoke(&grant.id)?;
-            return Err(OAuthError::grant(
-                "the refresh token belongs to another client; the grant is revoked",
-            ));
-        }
-        check_resource(form.resource.as_deref(), &grant.resource)?;
         Ok(self.token_response(access, refresh, grant.scope, grant.project_id.as_ref()))
     }
 
@@ -526,6 +536,19 @@ impl Dispatcher {
             std::time::Instant::now(),
         );
     }
+}
+
+/// Redirect URIs are compared exactly, except the port of a loopback `http` one, which a
+/// native app picks when it starts (RFC 8252 §7.3).
+fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback(&r) && loopback(&g) && r.host_str() == g.host_str() && r.path() == g.path() && r.query() == g.query()
 }
 
 /// A `resource` on the token request must name the one the grant is for (RFC 8707).

@@ -18,23 +18,38 @@ const MAX_DOCUMENT: usize = 64 * 1024;
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let o = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1])
-                || v4.octets()[0] >= 224)
+                || o[0] == 0
+                || o[0] == 100 && (64..128).contains(&o[1])
+                || o[0] == 192 && o[1] == 0 && o[2] == 0
+                || o[0] == 198 && (o[1] == 18 || o[1] == 19)
+                || o[0] >= 224)
         }
         IpAddr::V6(v6) => {
             let seg = v6.segments();
+            let embedded = |a: u16, b: u16| std::net::Ipv4Addr::new((a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8);
+            // Addresses that carry an IPv4 one (mapped, NAT64, 6to4) are as public as it is.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(IpAddr::V4(embedded(seg[6], seg[7])));
+            }
+            if seg[0] == 0x2002 {
+                return is_public(IpAddr::V4(embedded(seg[1], seg[2])));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public(IpAddr::V4(v4))))
+                || seg[0] == 0x2001 && seg[1] == 0xdb8)
         }
     }
 }
@@ -59,6 +74,8 @@ pub async fn fetch(client_id: &str) -> Result<ClientRow, String> {
     let http = reqwest::Client::builder()
         .resolve(&host, addr)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would connect elsewhere than the checked address.
+        .no_proxy()
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| e.to_string())?;
@@ -135,7 +152,7 @@ mod tests {
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "2606:4700:4700::1111"] {
+        for ip in ["1.1.1.1", "2606:4700:4700::1111", "64:ff9b::101:101"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

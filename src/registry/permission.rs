@@ -113,13 +113,34 @@ impl Principal {
             // A hook deploys, and only that (within its maker's role).
             super::PrincipalId::Hook { .. } if p != Permission::AppsWrite => return false,
             super::PrincipalId::Chat { .. } if p.chat_withheld() => return false,
-            // A remote client never manages its user's account or mints keys, which would
-            // outlive the grant's revocation.
-            super::PrincipalId::Grant { .. } if matches!(p, Permission::Account | Permission::KeysManage) => {
-                return false;
-            }
+            super::PrincipalId::Grant { .. } if p.grant_withheld() => return false,
             _ => {}
         }
         self.role >= p.min_role() && self.scope >= p.min_scope()
+    }
+
+    /// Whether this caller may call the tool at all (before its target is looked at).
+    pub fn may_call(&self, meta: &super::ToolMeta) -> bool {
+        // A deploy hook's token outlives the grant that would make it: no grant makes one.
+        let grant_made_hook = matches!(self.id, super::PrincipalId::Grant { .. }) && meta.name == "hook_create";
+        self.holds(meta.permission) && !grant_made_hook
+    }
+}
+
+impl Permission {
+    /// What a remote client's OAuth grant never does, whatever its scope: manage its
+    /// user's account, mint keys, invite users, make schedules (each of which would act on
+    /// after the grant is revoked), or change the server's security, secrets or model.
+    pub fn grant_withheld(self) -> bool {
+        matches!(
+            self,
+            Self::Account
+                | Self::KeysManage
+                | Self::UsersManage
+                | Self::JobsWrite
+                | Self::AiSettings
+                | Self::SecurityPolicy
+                | Self::SecretsRotate
+        )
     }
 }

@@ -96,7 +96,15 @@ fn from_json<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
 }
 
 impl Store {
+    /// Stores a client. Registration is open to anyone, so registered clients that never
+    /// got a grant are forgotten after a day.
     pub fn oauth_client_put(&self, c: &ClientRow) -> StoreResult<()> {
+        let day_ago = crate::domain::Timestamp::after(time::Duration::days(-1));
+        self.conn().execute(
+            "DELETE FROM oauth_clients WHERE source = 'registered' AND created_at < ?1 \
+             AND id NOT IN (SELECT client_id FROM oauth_grants)",
+            [day_ago],
+        )?;
         self.conn().execute(
             "INSERT INTO oauth_clients (id, name, redirect_uris, source, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (id) DO UPDATE SET name = ?2, redirect_uris = ?3",
@@ -248,6 +256,18 @@ impl Store {
             )?;
         }
         Ok(grant)
+    }
+
+    /// The live grant whose current refresh token this is (nothing is changed).
+    pub fn oauth_grant_by_refresh(&self, refresh_hash: &str) -> StoreResult<Option<GrantRow>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE refresh_hash = ?1 AND revoked_at IS NULL"),
+                [refresh_hash],
+                read_grant,
+            )
+            .optional()?
+            .transpose()
     }
 
     /// Rotates a grant's tokens for a refresh token (see [`GrantRefresh`]).

@@ -144,6 +144,7 @@ impl Tool for OAuthConsent {
             client_id: pending.client_id.clone(),
             client_name: pending.client_name.clone(),
             redirect_uri: pending.redirect_uri.clone(),
+            redirect_uri_given: pending.redirect_uri_given,
             code_challenge: pending.code_challenge.clone(),
             user_id: user,
             scope,

@@ -22,6 +22,10 @@ use crate::registry::ToolError;
 /// to see whether it changed. Each of those reads is a call, checked and audited.
 const POLL: Duration = Duration::from_secs(3);
 
+/// How long a subscription to a resource without a live feed lasts: a client that wants
+/// more subscribes again, and a session its client abandoned stops polling.
+const POLLED_LIFETIME: Duration = Duration::from_secs(3600);
+
 /// The tools whose result names a deployment that a progress token can follow.
 pub const FOLLOWED_TOOLS: &[&str] = &["app_deploy", "app_restart", "app_rollback"];
 
@@ -109,10 +113,13 @@ where
             }
         }
     }
+    // Each read is a call as the caller: a revoked key or an expired token ends it.
     let mut last = fingerprint(&resources::content(backend, ctx, res).await?);
+    let until = tokio::time::Instant::now() + POLLED_LIFETIME;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep_until(until) => return Ok(()),
             _ = tokio::time::sleep(POLL) => {}
         }
         let now = fingerprint(&resources::content(backend, ctx, res).await?);

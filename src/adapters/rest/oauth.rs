@@ -8,7 +8,7 @@
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -34,12 +34,15 @@ pub fn urls(headers: &HeaderMap) -> ServerUrls {
     ServerUrls::of_request(get("x-forwarded-proto"), get("host"))
 }
 
-/// The `WWW-Authenticate` of a 401 from `/mcp`: where a client discovers how to sign in.
+/// The `WWW-Authenticate` of a 401 from `/mcp`: where a client discovers how to sign in,
+/// and, when it presented a token, that the token is no good (RFC 6750 §3.1).
 pub fn www_authenticate(headers: &HeaderMap) -> HeaderValue {
     let u = urls(headers);
+    let presented = headers.contains_key(header::AUTHORIZATION);
     HeaderValue::from_str(&format!(
-        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-        u.issuer
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"{}",
+        u.issuer,
+        if presented { ", error=\"invalid_token\"" } else { "" }
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
@@ -124,7 +127,6 @@ async fn token(
 async fn authorize(State(d): State<Dispatcher>, headers: HeaderMap, Query(p): Query<AuthorizeParams>) -> Response {
     match d.oauth_authorize(p, &urls(&headers)).await {
         Ok(pending) => page(&consent_page(&pending)),
-        Err(AuthorizeError::Redirect(to)) => Redirect::to(&to).into_response(),
         Err(AuthorizeError::Show(why)) => {
             let mut r = page(&error_page(&why));
             *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -157,6 +159,9 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
+        // The page is a template: a name may not carry a placeholder into it.
+        .replace('{', "&#123;")
+        .replace('}', "&#125;")
 }
 
 fn error_page(why: &str) -> String {

@@ -252,7 +252,9 @@ pub async fn deployment_log<B: Backend>(
     let mut lines = Vec::new();
     let mut offset = 0i64;
     // Pages until the log is read; bounded so a runaway log cannot hold the request.
-    for _ in 0..50 {
+    let mut pages = 0;
+    loop {
+        pages += 1;
         let page = backend
             .call(
                 ctx,
@@ -262,22 +264,14 @@ pub async fn deployment_log<B: Backend>(
             .await?;
         let got = string_lines(&page["log"]);
         let next = page["next_offset"].as_i64().unwrap_or(offset);
-        lines.extend(got.iter().cloned());
-        if got.is_empty() || next <= offset {
+        let last = got.is_empty() || next <= offset || pages == 50;
+        lines.extend(got);
+        if last {
             let status = page["deployment"]["status"].as_str().unwrap_or("unknown").to_owned();
             return Ok((status, page["active"].as_bool().unwrap_or(false), lines));
         }
         offset = next;
     }
-    let page = backend
-        .call(
-            ctx,
-            "deployment_get",
-            json!({ "deployment": dep, "log_offset": offset }),
-        )
-        .await?;
-    let status = page["deployment"]["status"].as_str().unwrap_or("unknown").to_owned();
-    Ok((status, page["active"].as_bool().unwrap_or(false), lines))
 }
 
 /// Log lines as tools return them: strings, or `{"line": ...}` objects.

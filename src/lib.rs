@@ -10,6 +10,7 @@ pub mod client;
 pub mod deploy;
 pub mod docker;
 pub mod domain;
+pub mod git;
 pub mod jobs;
 pub mod proxy;
 pub mod registry;

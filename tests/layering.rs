@@ -17,26 +17,28 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("docker", &["domain"][..]),
         ("build", &["domain"][..]),
         ("auth", &["domain"][..]),
+        // The `git` program: fetches, archives, pushed repositories, deploy keys.
+        ("git", &["domain"][..]),
         // The model connection: its settings are stored, its key sealed.
         ("ai", &["domain", "store", "auth"][..]),
         ("jobs", &["domain", "store"][..]),
         ("proxy", &["domain", "store", "auth", "jobs"][..]),
         (
             "deploy",
-            &["domain", "store", "docker", "build", "auth", "jobs", "proxy"][..],
+            &["domain", "store", "docker", "build", "auth", "jobs", "proxy", "git"][..],
         ),
         // Tools implement the registry's `Tool` trait and read its context: that is the
         // registry's public interface, which sits below dispatch.
         (
             "tools",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "registry", "ai",
+                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "registry", "ai", "git",
             ][..],
         ),
         (
             "registry",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "ai",
+                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "ai", "git",
             ][..],
         ),
         ("client", &["domain", "registry"][..]),
@@ -49,7 +51,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "server",
             &[
                 "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "tools", "registry",
-                "adapters", "client", "ai",
+                "adapters", "client", "ai", "git",
             ][..],
         ),
     ])

@@ -25,15 +25,35 @@ pub struct Prepared {
 /// into `work/context.tar`. The unpacked tree is removed either way; on failure the caller
 /// removes `work`.
 pub fn prepare(staged: &Path, work: &Path, images: &BaseImages) -> Result<Prepared, DeployError> {
+    prepare_with(staged, work, images, None)
+}
+
+/// Like [`prepare`], building `dockerfile` (a path inside the tree) when given: it
+/// becomes the context's `Dockerfile`, read beneath the root like everything else.
+pub fn prepare_with(
+    staged: &Path,
+    work: &Path,
+    images: &BaseImages,
+    dockerfile: Option<&str>,
+) -> Result<Prepared, DeployError> {
     let src = work.join("src");
-    let result = prepare_in(staged, work, &src, images);
+    let result = prepare_in(staged, work, &src, images, dockerfile);
     let _ = std::fs::remove_dir_all(&src);
     result
 }
 
-fn prepare_in(staged: &Path, work: &Path, src: &Path, images: &BaseImages) -> Result<Prepared, DeployError> {
+fn prepare_in(
+    staged: &Path,
+    work: &Path,
+    src: &Path,
+    images: &BaseImages,
+    dockerfile: Option<&str>,
+) -> Result<Prepared, DeployError> {
     super::private_dir(work).map_err(|e| DeployError::Io(e.to_string()))?;
     archive::extract(staged, src)?;
+    if let Some(rel) = dockerfile.filter(|r| *r != "Dockerfile") {
+        use_dockerfile(src, rel)?;
+    }
     let tar = work.join("context.tar");
     let generated = build_context(src, &tar, images)?;
     Ok(Prepared {
@@ -71,6 +91,21 @@ fn write_new(tree: &SourceTree, rel: &str, data: &[u8]) -> Result<(), DeployErro
     f.write_all(data).map_err(|e| DeployError::Io(e.to_string()))?;
     f.set_permissions(cap_std::fs::Permissions::from_mode(0o644))
         .map_err(|e| DeployError::Io(e.to_string()))
+}
+
+/// Makes the file at `rel` (beneath the tree's root: a link out is refused) the tree's
+/// `Dockerfile`, in place of any there.
+fn use_dockerfile(src: &Path, rel: &str) -> Result<(), DeployError> {
+    let tree = SourceTree::open(src).map_err(|e| DeployError::Io(e.to_string()))?;
+    let text = tree.dir().read(rel).map_err(|e| {
+        DeployError::NoDockerfile(format!("the Dockerfile `{rel}` cannot be read in the repository: {e}"))
+    })?;
+    match tree.dir().remove_file("Dockerfile") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(DeployError::Io(format!("Dockerfile: {e}"))),
+    }
+    write_new(&tree, "Dockerfile", &text)
 }
 
 /// Unpacks `staged` into `work` only to run the project health check on it; `work` is

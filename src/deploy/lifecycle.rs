@@ -23,6 +23,8 @@ pub enum Source {
     Image(String),
     /// The image of an earlier deployment.
     Previous(String),
+    /// A commit of the app's git source (or pushed to sh0), fetched by the job.
+    Git(super::GitPlan),
 }
 
 impl Deployer {
@@ -92,6 +94,7 @@ impl Deployer {
             Source::Context(_) => (SourceKind::Archive, None),
             Source::Image(i) => (SourceKind::Image, Some(i.as_str())),
             Source::Previous(i) => (SourceKind::Previous, Some(i.as_str())),
+            Source::Git(_) => (SourceKind::Git, None),
         };
         let job = self
             .inner
@@ -131,9 +134,10 @@ impl Deployer {
                 return Err(e);
             }
         };
-        let context = match source {
+        let (context, git) = match source {
+            Source::Git(plan) => (None, Some(plan)),
             Source::Context(tar) => match self.keep_source(&dep, &tar) {
-                Ok(kept) => Some(kept),
+                Ok(kept) => (Some(kept), None),
                 Err(e) => {
                     // Nothing runs: the deployment and its job end failed, saying why, and
                     // the app is free for the next deployment.
@@ -145,7 +149,7 @@ impl Deployer {
                     return Err(e);
                 }
             },
-            _ => None,
+            _ => (None, None),
         };
         job.log(format!(
             "deployment {} queued ({}, by {})",
@@ -156,13 +160,20 @@ impl Deployer {
         if let Some(note) = note {
             job.log(note);
         }
-        tokio::spawn(pipeline::run(self.clone(), dep.clone(), app.id.clone(), context, job));
+        tokio::spawn(pipeline::run(
+            self.clone(),
+            dep.clone(),
+            app.id.clone(),
+            context,
+            git,
+            job,
+        ));
         Ok(dep)
     }
 
     /// Moves a validated build context to where the deployment's source is kept (for
     /// redeploys and rollbacks) and records it.
-    fn keep_source(&self, dep: &Deployment, tar: &Path) -> Result<PathBuf, DeployError> {
+    pub(super) fn keep_source(&self, dep: &Deployment, tar: &Path) -> Result<PathBuf, DeployError> {
         let kept = self.archives_dir().join(format!("{}.tar", dep.id));
         let moved = super::private_dir(&self.archives_dir()).and_then(|_| std::fs::rename(tar, &kept));
         remove_work(tar);
@@ -173,8 +184,14 @@ impl Deployer {
         Ok(kept)
     }
 
-    /// Redeploys the app's current source: its image reference, or the newest archive.
+    /// Redeploys the app's current source: the head of its git branch, its image
+    /// reference, or the newest archive.
     pub async fn redeploy(&self, app: &App, trigger: Trigger, by: &Initiator) -> Result<Deployment, DeployError> {
+        if self.inner.store.git_source_get(&app.id)?.is_some() {
+            return self
+                .deploy(app, Source::Git(super::GitPlan::default()), trigger, by, None)
+                .await;
+        }
         if let Some(image) = &app.image {
             return self.deploy(app, Source::Image(image.clone()), trigger, by, None).await;
         }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod context;
 mod diagnose;
+mod git;
 mod health;
 mod lifecycle;
 mod pipeline;
@@ -15,6 +16,7 @@ pub mod uploads;
 mod watch;
 
 pub use context::Prepared;
+pub use git::GitPlan;
 pub use lifecycle::Source;
 pub use uploads::{UploadError, Uploads};
 pub use watch::{AppRuntime, RuntimeState};
@@ -49,12 +51,7 @@ pub enum DeployError {
     Io(String),
 }
 
-/// Creates `dir` (and missing parents) readable by sh0's user only: the staging, build and
-/// archive folders hold users' source code.
-pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
+pub use crate::util::private_dir;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]

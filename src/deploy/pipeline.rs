@@ -47,12 +47,19 @@ impl From<crate::store::StoreError> for Failure {
 
 /// Runs the deployment as its job; the job ends with it (succeeded when the new version
 /// serves).
-pub(super) async fn run(d: Deployer, dep: Deployment, app_id: AppId, context: Option<PathBuf>, job: JobHandle) {
+pub(super) async fn run(
+    d: Deployer,
+    dep: Deployment,
+    app_id: AppId,
+    context: Option<PathBuf>,
+    git: Option<super::GitPlan>,
+    job: JobHandle,
+) {
     use futures::FutureExt;
     let store = d.inner.store.clone();
     // A panic in a step is a failure like any other: the deployment must not stay active
     // (it would block the app's next deployment until a restart).
-    let outcome = std::panic::AssertUnwindSafe(steps(&d, &dep, &app_id, context, &job))
+    let outcome = std::panic::AssertUnwindSafe(steps(&d, &dep, &app_id, context, git, &job))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {
@@ -124,10 +131,15 @@ async fn steps(
     dep: &Deployment,
     app_id: &AppId,
     context: Option<PathBuf>,
+    git: Option<super::GitPlan>,
     job: &JobHandle,
 ) -> Result<(), Failure> {
     let cancel = job.cancellation();
     let app = d.app(app_id)?;
+    let context = match git {
+        Some(plan) => Some(fetch_source(d, dep, &app, &plan, job).await?),
+        None => context,
+    };
     let image = obtain_image(d, dep, &app, context, job).await?;
     if cancel.is_cancelled() {
         return Err(Failure::Cancelled);
@@ -255,7 +267,7 @@ async fn obtain_image(
 ) -> Result<String, Failure> {
     let cancel = job.cancellation();
     match dep.source {
-        SourceKind::Archive => {
+        SourceKind::Archive | SourceKind::Git => {
             let context =
                 context.ok_or_else(|| Failure::at(FailedStage::Build, "the deployment has no build context"))?;
             set(d, dep, job, DeploymentStatus::Building)?;
@@ -298,6 +310,29 @@ async fn obtain_image(
             Ok(image)
         }
     }
+}
+
+/// The first step of a git deployment: fetch the commit, record it, keep the context.
+async fn fetch_source(
+    d: &Deployer,
+    dep: &Deployment,
+    app: &App,
+    plan: &super::GitPlan,
+    job: &JobHandle,
+) -> Result<PathBuf, Failure> {
+    set(d, dep, job, DeploymentStatus::Pulling)?;
+    let work = d.builds_dir().join(format!("git-{}", dep.id));
+    let fetched = d.fetch_git(app, plan, &work, job).await;
+    if job.cancellation().is_cancelled() {
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(Failure::Cancelled);
+    }
+    let kept = fetched.and_then(|(tar, commit)| {
+        d.inner.store.deployment_set_commit(&dep.id, &commit)?;
+        d.keep_source(dep, &tar)
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    kept.map_err(|e| Failure::at(FailedStage::Other, e.to_string()))
 }
 
 /// The app's environment as `KEY=value`, decrypted only now, for container creation.
@@ -346,7 +381,7 @@ async fn cleanup(d: &Deployer, app: &App) {
             let _ = std::fs::remove_file(a);
             let _ = d.inner.store.deployment_set_archive(&dep.id, None);
         }
-        if dep.source == SourceKind::Archive
+        if matches!(dep.source, SourceKind::Archive | SourceKind::Git)
             && let Some(image) = &dep.image
             && !keep_images.contains(image)
         {

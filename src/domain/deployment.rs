@@ -52,6 +52,8 @@ pub enum SourceKind {
     Image,
     /// The image of an earlier deployment (rollback, restart).
     Previous,
+    /// A commit of the app's repository (or one pushed to sh0), built here.
+    Git,
 }
 
 /// What started a deployment.
@@ -70,8 +72,10 @@ pub enum Trigger {
     Schedule,
     /// sh0's own maintenance.
     System,
-    /// A deploy hook.
+    /// A deploy hook, or a forge's webhook.
     Hook,
+    /// `git push` to sh0.
+    GitPush,
 }
 
 /// A deployment as tools return it.
@@ -91,6 +95,8 @@ pub struct Deployment {
     pub finished_at: Option<Timestamp>,
     /// The job that runs (or ran) it; its log is the build log.
     pub job: Option<crate::domain::JobId>,
+    /// The commit a git deployment built: id, author and message.
+    pub commit: Option<crate::domain::GitCommit>,
 }
 
 /// An app's health check: an HTTP GET that must answer below 500.

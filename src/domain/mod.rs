@@ -26,6 +26,8 @@ pub mod access;
 pub mod certificate;
 pub mod chat;
 pub use certificate::{AcmeState, CertSource};
+pub mod git;
+pub use git::{CommitSha, DeliveryVerdict, Forge, GitBranch, GitCommit, GitUrl, RepoPath};
 pub mod hostname;
 pub use hostname::DomainName;
 pub mod ids;

@@ -173,8 +173,14 @@ impl Store {
 /// deployments and their jobs' logs, and its domains (see `domains::delete_domain_rows`). Returns the number
 /// of app rows deleted.
 pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
-    const STATEMENTS: [&str; 5] = [
+    const STATEMENTS: [&str; 11] = [
         "DELETE FROM env_vars WHERE app_id = ?1",
+        "DELETE FROM git_sources WHERE app_id = ?1",
+        "DELETE FROM deploy_keys WHERE app_id = ?1",
+        "DELETE FROM git_webhooks WHERE app_id = ?1",
+        "DELETE FROM webhook_deliveries WHERE app_id = ?1",
+        "DELETE FROM previews WHERE app_id = ?1 OR parent_id = ?1",
+        "DELETE FROM settings WHERE key IN ('sealed:git_token:' || ?1, 'sealed:deploy_key:' || ?1, 'sealed:webhook_secret:' || ?1)",
         "DELETE FROM hooks WHERE app_id = ?1",
         "DELETE FROM job_logs WHERE job_id IN (SELECT id FROM jobs WHERE kind = 'deploy' AND target = ?1)",
         "DELETE FROM jobs WHERE kind = 'deploy' AND target = ?1",

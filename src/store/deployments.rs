@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Store, StoreError, StoreResult, parse_col};
 use crate::domain::{AppId, Deployment, DeploymentId, DeploymentStatus, JobId, SourceKind, Trigger, now_rfc3339};
 
-const COLUMNS: &str = "id, app_id, status, source, image, triggered_by, error, created_at, updated_at, finished_at, archive, container_id, job_id";
+const COLUMNS: &str = "id, app_id, status, source, image, triggered_by, error, created_at, updated_at, finished_at, archive, container_id, job_id, git_commit, git_author, git_message";
 
 /// A deployment with the fields only the engine needs.
 #[derive(Debug, Clone)]
@@ -32,6 +32,14 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<StoreResult<DeploymentRow>> {
                 updated_at: r.get(8)?,
                 finished_at: r.get(9)?,
                 job: r.get::<_, Option<String>>(12)?.map(parse_col).transpose()?,
+                commit: match r.get::<_, Option<String>>(13)? {
+                    Some(sha) => Some(crate::domain::GitCommit {
+                        sha: parse_col(sha)?,
+                        author: crate::domain::UntrustedText(r.get::<_, Option<String>>(14)?.unwrap_or_default()),
+                        message: crate::domain::UntrustedText(r.get::<_, Option<String>>(15)?.unwrap_or_default()),
+                    }),
+                    None => None,
+                },
             },
             archive: r.get(10)?,
             container_id: r.get(11)?,
@@ -75,6 +83,15 @@ impl Store {
         }
         res?;
         Ok(self.deployment_get(&id)?.deployment)
+    }
+
+    /// Records the commit a git deployment builds.
+    pub fn deployment_set_commit(&self, id: &DeploymentId, commit: &crate::domain::GitCommit) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE deployments SET git_commit = ?2, git_author = ?3, git_message = ?4 WHERE id = ?1",
+            params![id.as_str(), commit.sha.as_str(), commit.author.0, commit.message.0],
+        )?;
+        Ok(())
     }
 
     /// `Conflict`, naming the active deployment, when the app has one. The unique index

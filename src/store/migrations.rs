@@ -352,6 +352,55 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX oauth_grants_by_previous ON oauth_grants (previous_refresh_hash);
     CREATE INDEX oauth_grants_by_user ON oauth_grants (user_id);
     "#,
+    // 14: git sources, deploy keys, webhooks and their deliveries, previews; the commit a
+    // deployment built. Tokens, deploy keys and webhook secrets are sealed settings.
+    r#"
+    CREATE TABLE git_sources (
+        app_id     TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        url        TEXT NOT NULL,
+        branch     TEXT NOT NULL,
+        subdir     TEXT,
+        dockerfile TEXT,
+        submodules INTEGER NOT NULL DEFAULT 0,
+        has_token  INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE deploy_keys (
+        app_id     TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        public_key TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE git_webhooks (
+        app_id     TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        hook_id    TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id        TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        received_at   TEXT NOT NULL,
+        forge         TEXT NOT NULL,
+        event         TEXT NOT NULL,
+        delivery      TEXT,
+        body_digest   TEXT,
+        verdict       TEXT NOT NULL,
+        outcome       TEXT NOT NULL,
+        deployment_id TEXT
+    );
+    CREATE INDEX webhook_deliveries_by_app ON webhook_deliveries (app_id, id);
+    CREATE TABLE previews (
+        app_id     TEXT PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        parent_id  TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        number     INTEGER NOT NULL,
+        branch     TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (parent_id, number)
+    );
+    ALTER TABLE deployments ADD COLUMN git_commit TEXT;
+    ALTER TABLE deployments ADD COLUMN git_author TEXT;
+    ALTER TABLE deployments ADD COLUMN git_message TEXT;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -16,7 +16,11 @@ mod jobs;
 pub use jobs::{JobRow, NewJob};
 mod schedules;
 pub use schedules::ScheduleRow;
+mod git;
 mod hooks;
+pub use git::{
+    Delivery, GitSource, NewDelivery, PreviewRow, deploy_key_setting, token_setting, webhook_secret_setting,
+};
 pub use hooks::HookRow;
 mod env;
 pub use env::SealedVar;

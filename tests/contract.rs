@@ -34,6 +34,9 @@ fn wrong_type(schema: &Value) -> Value {
 
 /// A value a required flag accepts: an enum's first value, else a plausible name.
 fn plausible_value(schema: &Value) -> String {
+    if schema["type"] == "integer" {
+        return schema["minimum"].as_i64().unwrap_or(1).to_string();
+    }
     schema
         .get("enum")
         .and_then(|e| e.get(0))

@@ -62,6 +62,8 @@ pub struct Services {
     /// Conversations whose turn is running.
     pub chat_turns: super::assistant::TurnLocks,
     pub started: Instant,
+    /// Webhook calls waiting for an app's deployment to end (a burst deploys once).
+    pub git_pending: super::PendingDeploys,
     pub started_at: Timestamp,
 }
 

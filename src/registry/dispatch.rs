@@ -27,8 +27,10 @@ pub enum Adapter {
     Schedule,
     /// sh0's maintenance loop, as the system principal.
     System,
-    /// A deploy hook's endpoint.
+    /// A deploy hook's or a git webhook's endpoint.
     Hook,
+    /// `git push` to sh0 (smart HTTP).
+    Git,
 }
 
 impl Adapter {
@@ -41,6 +43,7 @@ impl Adapter {
             Self::Schedule => "schedule",
             Self::System => "system",
             Self::Hook => "hook",
+            Self::Git => "git",
         }
     }
 

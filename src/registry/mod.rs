@@ -12,6 +12,7 @@ mod context;
 mod dispatch;
 mod error;
 mod events;
+mod git_push;
 mod hooks;
 mod maintenance;
 pub mod oauth;
@@ -24,6 +25,7 @@ mod schema;
 mod sessions;
 mod tool;
 mod transport;
+mod webhooks;
 
 pub use authn::{REQUIRE_2FA_SETTING, resolve_projects};
 pub use catalog::{Catalog, CatalogEntry, reference_markdown};
@@ -41,6 +43,7 @@ pub use sessions::{
 };
 pub use tool::{DynTool, HttpMethod, HttpRoute, ResourceKind, Safety, Target, Tool, ToolMeta, Transport, erase};
 pub use transport::{AdmittedUpload, LogFollow, MAX_UPLOAD_BYTES};
+pub use webhooks::{MAX_WEBHOOK_BODY, PendingDeploys, WebhookBody};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

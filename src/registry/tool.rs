@@ -150,6 +150,13 @@ pub enum Transport {
     /// A deploy hook's delivery endpoint (`POST path`): its own credential, the hook's
     /// token, calls this tool with arguments the hook fixes (see `registry/hooks.rs`).
     Hook { path: &'static str },
+    /// A forge's webhook delivery (`POST path`): verified by the app's webhook secret, it
+    /// calls this tool (or the preview tools) as the webhook's hook, with arguments the
+    /// verified payload fixes (see `registry/webhooks.rs`).
+    Webhook { path: &'static str },
+    /// `git push` over smart HTTP (`GET …/info/refs`, `POST path`): an API key (HTTP Basic
+    /// password) that may call this tool for the app pushes, and the push calls it.
+    GitPush { path: &'static str },
     /// The tool's own route (`path`), asked with `Accept: text/event-stream`, streams the
     /// call's progress as Server-Sent Events and ends with `done` (the result) or `error`.
     EventStream { path: &'static str },

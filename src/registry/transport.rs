@@ -145,7 +145,11 @@ impl Dispatcher {
         let pointer = self.registry().get(tool).and_then(|d| {
             d.transports().iter().find_map(|t| match t {
                 Transport::LogStream { job, .. } => Some(job),
-                Transport::Upload { .. } | Transport::Hook { .. } | Transport::EventStream { .. } => None,
+                Transport::Upload { .. }
+                | Transport::Hook { .. }
+                | Transport::Webhook { .. }
+                | Transport::GitPush { .. }
+                | Transport::EventStream { .. } => None,
             })
         });
         let Some(pointer) = pointer else {

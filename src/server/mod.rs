@@ -136,6 +136,7 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
     Ok(Services {
         ai,
         chat_turns: Default::default(),
+        git_pending: Default::default(),
         store,
         deployer,
         edge,

@@ -18,7 +18,7 @@ pub struct DeploymentList;
 pub struct DeploymentCancel;
 pub struct AppRollback;
 
-pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
+pub(crate) fn trigger_of(adapter: Adapter) -> Trigger {
     match adapter {
         Adapter::Rest => Trigger::Api,
         Adapter::Mcp => Trigger::Mcp,
@@ -27,6 +27,7 @@ pub(super) fn trigger_of(adapter: Adapter) -> Trigger {
         Adapter::Schedule => Trigger::Schedule,
         Adapter::System => Trigger::System,
         Adapter::Hook => Trigger::Hook,
+        Adapter::Git => Trigger::GitPush,
     }
 }
 
@@ -42,6 +43,10 @@ pub struct AppDeployInput {
     /// Deploy an uploaded archive: the id the upload endpoint returned.
     #[serde(default)]
     pub upload: Option<UploadId>,
+    /// Deploy this commit of the app's git repository (or one pushed to sh0); without
+    /// `image` or `upload`, an app with a repository deploys its branch's head.
+    #[serde(default)]
+    pub commit: Option<crate::domain::CommitSha>,
     /// How the deployment was started, when an upload endpoint calls on a client's behalf.
     #[serde(default)]
     pub triggered_by: Option<Trigger>,
@@ -152,6 +157,10 @@ impl Tool for AppDeploy {
                 path: "/api/v1/apps/{app}/upload",
             },
             super::hooks::HOOK_DELIVERY,
+            super::webhooks::WEBHOOK_DELIVERY,
+            Transport::GitPush {
+                path: "/git/{app}/git-receive-pack",
+            },
         ]
     }
 
@@ -159,8 +168,9 @@ impl Tool for AppDeploy {
         ToolMeta {
             name: "app_deploy",
             title: "Deploy an app",
-            description: "Start a deployment of an app: an uploaded archive (`upload`), an image (`image`), or, with \
-                          neither, its current source again. Builds, starts the new version beside the old one, \
+            description: "Start a deployment of an app: an uploaded archive (`upload`), an image (`image`), a commit \
+                          of its git repository (`commit`), or, with none, its current source again (the head of its \
+                          git branch when it has a repository). Builds, starts the new version beside the old one, \
                           switches traffic once its health check passes, then stops the old one; a failure keeps \
                           the old version serving. Returns at once with the deployment id: follow it with \
                           deployment_get. At most one deployment per app runs at a time (conflict otherwise).",
@@ -173,8 +183,11 @@ impl Tool for AppDeploy {
     }
 
     async fn call(&self, ctx: &ToolContext, input: AppDeployInput) -> Result<DeployOutput, ToolError> {
-        if input.image.is_some() && input.upload.is_some() {
-            return Err(ToolError::invalid("give either `image` or `upload`, not both"));
+        let given = [input.image.is_some(), input.upload.is_some(), input.commit.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(ToolError::invalid(
+                "give one of `image`, `upload` or `commit`, not several",
+            ));
         }
         let app = ctx.store().app_find(&input.app)?;
         // A client may say how a person started it (`sh0 push`); what sh0 starts on its own
@@ -232,6 +245,13 @@ impl Tool for AppDeploy {
                 },
             )?;
             dep
+        } else if let Some(commit) = &input.commit {
+            let plan = crate::deploy::GitPlan {
+                commit: Some(commit.clone()),
+            };
+            deployer
+                .deploy(&app, crate::deploy::Source::Git(plan), trigger, &by, None)
+                .await?
         } else {
             deployer.redeploy(&app, trigger, &by).await?
         };

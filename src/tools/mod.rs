@@ -13,10 +13,12 @@ mod diagnose;
 mod domain_verify;
 mod domains;
 mod env;
+mod git;
 mod hooks;
 mod jobs;
 mod keys;
 mod oauth;
+mod previews;
 mod projects;
 mod runtime;
 mod schedules;
@@ -24,6 +26,7 @@ pub mod secrets;
 mod system;
 mod traffic;
 mod users;
+mod webhooks;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -118,5 +121,14 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(jobs::JobList),
         erase(jobs::JobGet),
         erase(jobs::JobCancel),
+        erase(git::AppGitSet),
+        erase(git::AppGitGet),
+        erase(git::AppGitUnset),
+        erase(git::DeployKeyGet),
+        erase(webhooks::WebhookGet),
+        erase(webhooks::WebhookDeliveries),
+        erase(previews::PreviewList),
+        erase(previews::PreviewDeploy),
+        erase(previews::PreviewClose),
     ]
 }

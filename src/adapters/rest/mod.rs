@@ -5,6 +5,7 @@
 //! one envelope: `{ "error": { "kind", "message" } }`.
 
 mod auth;
+mod git;
 mod oauth;
 mod openapi;
 mod openapi_auth;
@@ -156,6 +157,16 @@ pub fn router(dispatcher: Dispatcher) -> Router {
                 }
                 Transport::Hook { path } => {
                     router = router.route(path, post(hook_delivery).layer(DefaultBodyLimit::max(64 * 1024)));
+                }
+                // Read up to the limit by the handler itself: a too-large delivery is recorded.
+                Transport::Webhook { path } => {
+                    router = router.route(path, post(git::webhook).layer(DefaultBodyLimit::disable()));
+                }
+                // git checks the pack's size itself (`receive.maxInputSize`).
+                Transport::GitPush { path } => {
+                    router = router
+                        .route(path, post(git::receive_pack).layer(DefaultBodyLimit::disable()))
+                        .route(&path.replace("git-receive-pack", "info/refs"), get(git::info_refs));
                 }
                 // Served by the tool's own route, on request (see `sse`).
                 Transport::Upload { .. } | Transport::EventStream { .. } => {}

@@ -5,128 +5,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use common::Server;
 use common::accounts::{key_for, setup_owner};
-use common::docker::{managed_containers, require_docker, web_context};
-use common::{Server, free_port};
-
-const TOKEN: &str = "forge-token-0123456789";
-
-/// A git host: bare repositories under a folder, served over smart HTTP.
-struct GitHost {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Drop for GitHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl GitHost {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/git/http_backend.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .arg(dir.path().join("repos"))
-            .arg(port.to_string())
-            .arg(TOKEN)
-            .spawn()
-            .expect("python3 runs the git host");
-        std::fs::create_dir_all(dir.path().join("repos/private")).unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the git host did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { dir, port, child }
-    }
-
-    fn url(&self, repo: &str) -> String {
-        format!("http://127.0.0.1:{}/{repo}.git", self.port)
-    }
-
-    /// A new bare repository `name` and a working clone of it; returns the clone.
-    fn repo(&self, name: &str) -> PathBuf {
-        let bare = self.dir.path().join("repos").join(format!("{name}.git"));
-        git(
-            self.dir.path(),
-            &["init", "-q", "--bare", "--initial-branch=main", bare.to_str().unwrap()],
-        );
-        git(&bare, &["config", "uploadpack.allowReachableSHA1InWant", "true"]);
-        let work = self.dir.path().join("work").join(name);
-        std::fs::create_dir_all(&work).unwrap();
-        git(&work, &["init", "-q", "--initial-branch=main"]);
-        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
-        work
-    }
-}
-
-/// Runs git in `dir`; returns its trimmed output. Panics with what git said on failure.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Ada")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Ada")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.com")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Writes the web app serving `body`, commits it on `branch` and pushes; returns the commit.
-fn commit_web(work: &Path, branch: &str, body: &str) -> String {
-    if git(work, &["branch", "--show-current"]) != branch {
-        let exists = Command::new("git")
-            .current_dir(work)
-            .args(["rev-parse", "--verify", "-q", branch])
-            .status()
-            .unwrap()
-            .success();
-        let flag = if exists { "" } else { "-b" };
-        let mut args = vec!["checkout", "-q"];
-        if !flag.is_empty() {
-            args.push(flag);
-        }
-        args.push(branch);
-        git(work, &args);
-    }
-    for (path, data, mode) in web_context(body) {
-        let p = work.join(&path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, data).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-    git(work, &["add", "-A"]);
-    git(work, &["commit", "-q", "-m", &format!("serve {body}")]);
-    git(work, &["push", "-q", "origin", branch]);
-    git(work, &["rev-parse", "HEAD"])
-}
+use common::docker::{managed_containers, require_docker};
+use common::git::{GitHost, TOKEN, commit_web, deployments, git, seed, serves, wait_commit};
 
 fn hmac_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -159,42 +47,6 @@ fn github_push(secret: &str, delivery: &str, branch: &str, sha: &str) -> (Vec<(&
         ("x-hub-signature-256", format!("sha256={}", hmac_hex(secret, &body))),
     ];
     (headers, body)
-}
-
-async fn deployments(server: &Server, app: &str) -> Vec<Value> {
-    server.must("deployment_list", json!({"app": app})).await["deployments"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Waits until the app's newest deployment is for `sha` and finished; returns it.
-async fn wait_commit(server: &Server, app: &str, sha: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        if let Some(d) = deployments(server, app).await.first()
-            && d["commit"]["sha"] == sha
-        {
-            return server.wait_deployment(d["id"].as_str().unwrap()).await;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "no deployment of {sha} on {app}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Project `shop` (made once) and app `app` in it, listening on 8080 like the web context.
-async fn seed(server: &Server, app: &str) {
-    let _ = server.call("project_create", json!({"name": "shop"})).await;
-    server
-        .must("app_create", json!({"name": app, "project": "shop", "port": 8080}))
-        .await;
-}
-
-async fn serves(server: &Server, app: &str) -> String {
-    server.via_proxy(app, "/").await.map(|(_, b)| b).unwrap_or_default()
 }
 
 async fn delivery_log(server: &Server, app: &str) -> Vec<Value> {
@@ -371,9 +223,11 @@ async fn deploys_from_git_by_webhook_with_previews_and_refuses_what_is_not_signe
     // A pull request: opened → a preview at its own URL; updated → redeployed; closed →
     // gone with its containers and route.
     let feat = commit_web(&work, "feat", "preview one");
-    let pr = |action: &str, sha: &str, id: &str| {
-        let body = json!({"action": action, "number": 7,
-                          "pull_request": {"number": 7, "head": {"ref": "feat", "sha": sha}, "base": {"ref": "main"}}})
+    let pr_from = |repo: &str, number: u32, action: &str, sha: &str, id: &str| {
+        let body = json!({"action": action, "number": number,
+                          "pull_request": {"number": number,
+                                           "head": {"ref": "feat", "sha": sha, "repo": {"full_name": repo}},
+                                           "base": {"ref": "main", "repo": {"full_name": "ada/web"}}}})
         .to_string()
         .into_bytes();
         let headers = vec![
@@ -383,6 +237,15 @@ async fn deploys_from_git_by_webhook_with_previews_and_refuses_what_is_not_signe
         ];
         (headers, body)
     };
+    let pr = |action: &str, sha: &str, id: &str| pr_from("ada/web", 7, action, sha, id);
+    // From a fork: its code is anyone's, so no preview gets the app's environment.
+    let (h, b) = pr_from("mallory/web", 8, "opened", &feat, "pr-fork");
+    let (status, answer) = deliver(&url, &h, &b).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["outcome"].as_str().unwrap().contains("another repository"),
+        "{answer}"
+    );
     let (h, b) = pr("opened", &feat, "pr-1");
     let (status, answer) = deliver(&url, &h, &b).await;
     assert_eq!(status, 200, "{answer}");
@@ -418,6 +281,23 @@ async fn deploys_from_git_by_webhook_with_previews_and_refuses_what_is_not_signe
         server.must("preview_list", json!({"app": "web"})).await["previews"],
         json!([])
     );
+
+    // An event sh0 does not act on is acknowledged and ignored.
+    let body = br#"{"action":"opened","issue":{"number":1}}"#.to_vec();
+    let issues = vec![
+        ("x-github-event", "issues".to_string()),
+        ("x-github-delivery", "gh-issue".to_string()),
+        ("x-hub-signature-256", format!("sha256={}", hmac_hex(&secret, &body))),
+    ];
+    let (status, answer) = deliver(&url, &issues, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["outcome"].as_str().unwrap().starts_with("ignored"), "{answer}");
+
+    // A git deployment rolls back like any other: to the image of the one before.
+    let out = server.must("app_rollback", json!({"app": "web"})).await;
+    let dep = server.wait_deployment(out["deployment_id"].as_str().unwrap()).await;
+    assert_eq!(dep["status"], "running", "{dep}");
+    assert_eq!(serves(&server, "web").await, "v3");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

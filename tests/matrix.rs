@@ -57,6 +57,7 @@ fn value_for(prop: &str, schema: &Value, fx: &Fixtures, tool: &str) -> Value {
         "app" => return json!("alpha"),
         "deployment" => return json!(fx.deployment),
         "domain" => return json!("alpha.example.invalid"),
+        "url" => return json!("https://git.example.invalid/acme/alpha.git"),
         "key" if tool.starts_with("env_") => return json!("K1"),
         "key" => return json!(fx.key_id),
         "email" | "user" => return json!("nobody@example.com"),
@@ -608,6 +609,51 @@ async fn every_endpoint_beside_tools_every_caller() {
                             outcome_of(status, &body, None)
                         };
                         (got, Outcome::Forbidden, format!("{status} {body}"), name)
+                    }
+                    // A forge's delivery takes the webhook's signature, never a key: every
+                    // caller is refused (as an unknown webhook would be), and audited.
+                    "webhook" => {
+                        let path = template.replace("{app}", "alpha");
+                        let resp = http
+                            .post(format!("{}{path}", server.url))
+                            .bearer_auth(&c.key)
+                            .header("x-github-event", "push")
+                            .body("{}")
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        let got = if status == 401 {
+                            Outcome::Forbidden
+                        } else {
+                            Outcome::Allowed
+                        };
+                        (got, Outcome::Forbidden, format!("{status}"), name)
+                    }
+                    // `git push`: admitted as the tool (the ref advertisement is the walk;
+                    // nothing is pushed), with git's plain-text errors.
+                    "git_push" => {
+                        let path = template
+                            .replace("{app}", "alpha.git")
+                            .replace("git-receive-pack", "info/refs");
+                        let resp = http
+                            .get(format!("{}{path}?service=git-receive-pack", server.url))
+                            .basic_auth("walk", Some(&c.key))
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        let text = resp.text().await.unwrap_or_default();
+                        let mut args = Map::new();
+                        args.insert("app".into(), json!("alpha"));
+                        let hidden = format!("sh0: {}", hidden_message(entry, &args));
+                        let got = match status {
+                            s if s < 300 => Outcome::Allowed,
+                            403 => Outcome::Forbidden,
+                            404 if text.trim() == hidden => Outcome::Hidden,
+                            _ => Outcome::Broken,
+                        };
+                        (got, expected(entry, c), format!("{status} {text}"), "git_push")
                     }
                     // The tool's own route, streaming on request: its access is the tool's,
                     // checked by the tool matrix; the stream itself by tests/chat.rs.

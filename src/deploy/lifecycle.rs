@@ -357,7 +357,7 @@ impl Deployer {
                 .await;
         }
         for d in self.inner.store.deployment_list(&app.id, 10_000)? {
-            if d.deployment.source == SourceKind::Archive
+            if matches!(d.deployment.source, SourceKind::Archive | SourceKind::Git)
                 && let Some(image) = &d.deployment.image
             {
                 self.docker().remove_image(image).await;
@@ -366,6 +366,9 @@ impl Deployer {
                 let _ = std::fs::remove_file(a);
             }
         }
+        // What git left for the app: its pushed repository and its pinned host keys.
+        let _ = std::fs::remove_dir_all(self.push_repo(&app.id).path());
+        self.unpin_host_keys(&app.id);
         Ok(())
     }
 

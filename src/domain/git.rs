@@ -92,6 +92,15 @@ impl GitUrl {
             if url.password().is_some() {
                 return bad("an ssh URL carries no password; sh0 uses the app's deploy key");
             }
+            // ssh would read a user or host starting with `-` as an option.
+            let host = url.host_str().unwrap_or_default();
+            let user = url.username();
+            if [host, user]
+                .iter()
+                .any(|w| w.starts_with('-') || w.to_ascii_lowercase().starts_with("%2d"))
+            {
+                return bad("its user or host starts with `-`");
+            }
             if url.path().len() <= 1 {
                 return bad("it names no repository");
             }
@@ -117,6 +126,20 @@ impl GitUrl {
             return bad("use `user@host:owner/repo.git`");
         }
         Ok(Self(s.to_owned()))
+    }
+
+    /// Whether a credential sent to it is protected: https and ssh, or plain http to a
+    /// loopback address (nothing leaves the machine).
+    pub fn keeps_secrets(&self) -> bool {
+        match url::Url::parse(&self.0) {
+            Ok(u) if u.scheme() == "http" => match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            },
+            _ => true,
+        }
     }
 
     /// Whether git reaches it over SSH (and so needs the deploy key).
@@ -290,6 +313,8 @@ mod tests {
             "git://github.com/o/r",
             "/srv/repo.git",
             "git@host:-oProxyCommand=x",
+            "ssh://-oProxyCommand=x@host/r",
+            "ssh://%2doProxyCommand=x@host/r",
             "https://github.com/o/r with space",
             "fd::17",
         ] {

@@ -4,7 +4,7 @@
 //! as an uploaded archive — so a symlink in the repository that points outside, or a path
 //! that climbs out, is refused there like in any upload.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -73,7 +73,17 @@ pub async fn fetch_tree(
     };
     log(format!("fetching {} of {url}", short_ref(&wanted)));
     let fetched = run(
-        cmd(&["fetch", "-q", "--no-tags", "--depth=1", "--", url, &wanted]),
+        cmd(&[
+            "-c",
+            "http.followRedirects=false",
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--depth=1",
+            "--",
+            url,
+            &wanted,
+        ]),
         "git fetch",
         cancel,
     )
@@ -88,7 +98,17 @@ pub async fn fetch_tree(
                     short_ref(&branch)
                 ));
                 run(
-                    cmd(&["fetch", "-q", "--no-tags", "--depth=200", "--", url, &branch]),
+                    cmd(&[
+                        "-c",
+                        "http.followRedirects=false",
+                        "fetch",
+                        "-q",
+                        "--no-tags",
+                        "--depth=200",
+                        "--",
+                        url,
+                        &branch,
+                    ]),
                     "git fetch",
                     cancel,
                 )
@@ -140,6 +160,10 @@ pub async fn fetch_tree(
             cmd(&[
                 "-c",
                 "protocol.file.allow=never",
+                "-c",
+                "core.symlinks=false",
+                "-c",
+                "http.followRedirects=false",
                 "submodule",
                 "update",
                 "-q",
@@ -302,9 +326,7 @@ fn merge_tars(out: &Path, parts: &[PathBuf]) -> Result<(), GitError> {
                 } else if header.entry_type().is_pax_global_extensions() {
                     continue;
                 } else {
-                    let mut data = Vec::new();
-                    entry.read_to_end(&mut data)?;
-                    b.append_data(&mut header, &path, data.as_slice())?;
+                    b.append_data(&mut header, &path, &mut entry)?;
                 }
             }
         }

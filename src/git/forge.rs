@@ -118,6 +118,9 @@ pub enum Event {
         head_branch: Option<GitBranch>,
         /// The request's head commit (Bitbucket sends only a short one: then none).
         head_sha: Option<CommitSha>,
+        /// The request's branch lives in another repository (or the payload does not say
+        /// it does not): its code is anyone's, so it gets no preview with the app's secrets.
+        from_fork: bool,
     },
     /// The forge checking the URL.
     Ping,
@@ -131,9 +134,12 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Event, String> {
     let s = |p: &str| v.pointer(p).and_then(Value::as_str);
     let need = |p: &str| s(p).ok_or_else(|| format!("the payload has no `{p}`"));
     let push_of = |r: &str, after: Option<&str>| -> Result<Event, String> {
-        let branch = r
-            .strip_prefix("refs/heads/")
-            .ok_or_else(|| format!("`{r}` is not a branch"))?;
+        let Some(branch) = r.strip_prefix("refs/heads/") else {
+            return Ok(Event::Other(format!(
+                "push to `{}` (not a branch)",
+                r.chars().take(80).collect::<String>()
+            )));
+        };
         let sha = after.filter(|a| a.bytes().any(|b| b != b'0'));
         let sha = sha.map(CommitSha::parse).transpose()?;
         Ok(Event::Push {
@@ -149,6 +155,11 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Event, String> {
     };
     let branch = |name: Option<&str>| name.and_then(|n| GitBranch::parse(n).ok());
     let sha = |h: Option<&str>| h.and_then(|h| CommitSha::parse(h).ok());
+    // Same repository only when both sides are named and equal.
+    let fork = |head: Option<&Value>, base: Option<&Value>| match (head, base) {
+        (Some(h), Some(b)) if !h.is_null() => h != b,
+        _ => true,
+    };
     match (forge, event) {
         (Forge::Github | Forge::Gitea, "ping") => Ok(Event::Ping),
         (Forge::Github | Forge::Gitea | Forge::Generic, "push") => push_of(need("/ref")?, s("/after")),
@@ -188,6 +199,10 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Event, String> {
                 base: need("/pull_request/base/ref")?.to_owned(),
                 head_branch: branch(s("/pull_request/head/ref")),
                 head_sha: sha(s("/pull_request/head/sha")),
+                from_fork: fork(
+                    v.pointer("/pull_request/head/repo/full_name"),
+                    v.pointer("/pull_request/base/repo/full_name"),
+                ),
             })
         }
         (Forge::Gitlab, "Merge Request Hook") => {
@@ -203,6 +218,10 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Event, String> {
                 base: need("/object_attributes/target_branch")?.to_owned(),
                 head_branch: branch(s("/object_attributes/source_branch")),
                 head_sha: sha(s("/object_attributes/last_commit/id")),
+                from_fork: fork(
+                    v.pointer("/object_attributes/source_project_id"),
+                    v.pointer("/object_attributes/target_project_id"),
+                ),
             })
         }
         (Forge::Bitbucket, e) if e.starts_with("pullrequest:") => {
@@ -218,6 +237,10 @@ pub fn parse(forge: Forge, event: &str, body: &[u8]) -> Result<Event, String> {
                 base: need("/pullrequest/destination/branch/name")?.to_owned(),
                 head_branch: branch(s("/pullrequest/source/branch/name")),
                 head_sha: sha(s("/pullrequest/source/commit/hash")),
+                from_fork: fork(
+                    v.pointer("/pullrequest/source/repository/full_name"),
+                    v.pointer("/pullrequest/destination/repository/full_name"),
+                ),
             })
         }
         (_, other) => Ok(Event::Other(other.to_owned())),

@@ -32,36 +32,31 @@ impl Dispatcher {
     async fn admit_push(&self, creds: &Credentials, repo: &str) -> Result<App, ToolError> {
         let started = Instant::now();
         let principal = self.authenticate(creds)?;
-        let name = repo.strip_suffix(".git").unwrap_or(repo);
-        let not_found = || {
-            ToolError::not_found(format!(
-                "no app `{}` to push to",
-                name.chars().take(64).collect::<String>()
-            ))
-        };
-        let app = ResourceName::parse(name)
-            .ok()
-            .and_then(|n| self.services().store.app_find(&ResourceRef::Name(n)).ok())
-            .filter(|a| principal.reaches(&a.project_id))
-            .ok_or_else(not_found)?;
+        let name: String = repo.strip_suffix(".git").unwrap_or(repo).chars().take(64).collect();
         let deploy = self.tool("app_deploy")?.meta();
-        if !principal.may_call(deploy) {
-            let refused = ToolError::forbidden(format!(
-                "this key may not deploy app `{}`: pushing deploys, which needs a key with the write scope and a \
-                 developer role or above",
-                app.name
-            ));
-            self.record(
-                &principal,
-                Adapter::Git,
-                "app_deploy",
-                &json!({ "app": app.name, "push": "refused" }),
-                &Err::<(), _>(refused.clone()),
-                started,
-            )?;
-            return Err(refused);
-        }
-        Ok(app)
+        // The checks dispatch makes, in its order: the permission, then the app (one outside
+        // the caller's projects answers like one that does not exist).
+        let admitted = if !principal.may_call(deploy) {
+            Err(ToolError::forbidden(format!(
+                "this key may not deploy app `{name}`: pushing deploys, which needs a key with the write scope \
+                 and a developer role or above"
+            )))
+        } else {
+            ResourceName::parse(&name)
+                .ok()
+                .and_then(|n| self.services().store.app_find(&ResourceRef::Name(n)).ok())
+                .filter(|a| principal.reaches(&a.project_id))
+                .ok_or_else(|| ToolError::not_found(format!("app `{name}` not found")))
+        };
+        self.record(
+            &principal,
+            Adapter::Git,
+            "git_push",
+            &json!({ "app": name, "for": "app_deploy" }),
+            &admitted,
+            started,
+        )?;
+        admitted
     }
 
     /// `GET /git/<app>.git/info/refs?service=git-receive-pack`.
@@ -95,7 +90,9 @@ impl Dispatcher {
             .receive(body)
             .await
             .map_err(|e| ToolError::invalid(e.to_string()))?;
-        let sideband = report.get(4) == Some(&1);
+        // With side-band, every packet git sends starts with its band (1 data, 2 progress,
+        // 3 error); without it, the report's first line is `unpack …`.
+        let sideband = report.get(4).is_some_and(|b| (1..=3).contains(b));
         let (mut tx, rx) = futures::channel::mpsc::channel(64);
         let head = match report.strip_suffix(b"0000") {
             Some(head) if sideband => head.to_vec(),
@@ -107,19 +104,28 @@ impl Dispatcher {
         let me = self.clone();
         let creds = creds.clone();
         tokio::spawn(async move {
-            if tx.send(Ok(Bytes::from(head))).await.is_err() || !sideband {
-                return;
-            }
+            // A client that left (or cannot show messages) still gets its push deployed.
+            let listening = tx.send(Ok(Bytes::from(head))).await.is_ok() && sideband;
             let Some(update) = pushed else {
-                let _ = tx
-                    .send(say(format!(
-                        "sh0: stored; app `{}` deploys pushes to `{branch}`",
-                        app.name
-                    )))
-                    .await;
-                let _ = tx.send(Ok(Bytes::from_static(b"0000"))).await;
+                if listening {
+                    let _ = tx
+                        .send(say(format!(
+                            "sh0: stored; app `{}` deploys pushes to `{branch}`",
+                            app.name
+                        )))
+                        .await;
+                    let _ = tx.send(Ok(Bytes::from_static(b"0000"))).await;
+                }
                 return;
             };
+            if !listening {
+                drop(tx);
+                let args = json!({ "app": app.id, "commit": update.new });
+                if let Err(e) = me.dispatch(&creds, Adapter::Git, "app_deploy", args).await {
+                    tracing::info!(app = %app.name, error = %e.message, "a push did not deploy");
+                }
+                return;
+            }
             let args = json!({ "app": app.id, "commit": update.new });
             match me.dispatch(&creds, Adapter::Git, "app_deploy", args).await {
                 Ok(out) => {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -34,7 +34,12 @@ pub enum WebhookBody {
 /// Calls waiting for an app's deployment to end, by (app, pull request number or 0): the
 /// latest replaces the earlier, so a burst deploys once.
 #[derive(Default)]
-pub struct PendingDeploys(Mutex<HashMap<(AppId, u32), Queued>>);
+pub struct PendingDeploys {
+    queued: Mutex<HashMap<(AppId, u32), Queued>>,
+    /// Held from "is the app deploying?" to the call that starts a deployment, so two
+    /// deliveries (or a delivery and the queue) never both decide to start one.
+    turn: tokio::sync::Mutex<()>,
+}
 
 struct Queued {
     tool: &'static str,
@@ -51,13 +56,34 @@ impl Dispatcher {
         body: WebhookBody,
     ) -> Result<Value, ToolError> {
         let store = &self.services().store;
-        let unknown = || ToolError::not_found("no webhook at this URL");
-        let app_id = AppId::try_from(app.to_owned()).map_err(|_| unknown())?;
-        let app = store
-            .app_find(&ResourceRef::App(app_id.clone()))
-            .map_err(|_| unknown())?;
+        let started = Instant::now();
+        let label: String = app.chars().take(40).collect();
+        // Refusals are audited like a deploy hook's, so a webhook being probed shows; an
+        // unknown URL and a wrong signature get the same answer.
+        let refuse = |why: &str| -> ToolError {
+            let e = ToolError::new(ErrorKind::Unauthenticated, why);
+            let refused: Result<(), ToolError> = Err(e.clone());
+            if let Err(a) = self.record_as(
+                &format!("webhook:{label} (refused)"),
+                Adapter::Hook,
+                "app_deploy",
+                &json!({}),
+                &refused,
+                started,
+            ) {
+                return a;
+            }
+            e
+        };
+        const UNKNOWN: &str = "no webhook at this URL, or a wrong signature";
+        let Some(app) = AppId::try_from(app.to_owned())
+            .ok()
+            .and_then(|id| store.app_find(&ResourceRef::App(id)).ok())
+        else {
+            return Err(refuse(UNKNOWN));
+        };
         let (Some(hook), Some(secret)) = (store.git_webhook_hook(&app.id)?, self.webhook_secret(&app.id)?) else {
-            return Err(unknown());
+            return Err(refuse(UNKNOWN));
         };
         let forge = forge::detect(headers);
         let (event, delivery) = forge::event_and_id(forge, headers);
@@ -88,10 +114,12 @@ impl Dispatcher {
                 _ => "the signature does not match the webhook's secret: refused",
             };
             record(verdict, None, why)?;
-            return Err(ToolError::new(ErrorKind::Unauthenticated, why));
+            return Err(refuse(why));
         }
         let digest = hex::encode(Sha256::digest(&body));
-        if store.delivery_seen(&app.id, delivery.as_deref(), &digest)? {
+        let mut keys = vec![format!("body:{digest}")];
+        keys.extend(delivery.as_ref().map(|d| format!("id:{}:{d}", forge.as_str())));
+        if !store.delivery_claim(&app.id, &keys)? {
             record(
                 DeliveryVerdict::Replayed,
                 Some(&digest),
@@ -113,6 +141,10 @@ impl Dispatcher {
             Ok((text, dep)) => (text.clone(), dep.clone()),
             Err(e) => (format!("failed: {}", e.message), None),
         };
+        if outcome.is_err() {
+            // Nothing started: the forge's redelivery is welcome.
+            store.delivery_release(&app.id, &keys)?;
+        }
         store.delivery_set_outcome(id, &text, dep.as_ref())?;
         outcome.map(|(text, dep)| json!({ "status": "accepted", "outcome": text, "deployment_id": dep }))
     }
@@ -143,6 +175,18 @@ impl Dispatcher {
                 self.deploy_or_queue(creds, &app.id, 0, &app.id, "app_deploy", args, delivery)
                     .await
             }
+            Event::Pull {
+                number,
+                from_fork: true,
+                action: PullAction::Open | PullAction::Update,
+                ..
+            } => Ok((
+                format!(
+                    "ignored: request #{number} comes from another repository; previews build only branches of the \
+                     app's own repository (they get its environment)"
+                ),
+                None,
+            )),
             Event::Pull { base, number, .. } if base != tracked => Ok((
                 format!("ignored: request #{number} targets `{base}`; the app deploys `{tracked}`"),
                 None,
@@ -152,6 +196,8 @@ impl Dispatcher {
                 action: PullAction::Close,
                 ..
             } => {
+                // After any queued or starting preview deployment of it, never before.
+                let _turn = self.services().git_pending.turn.lock().await;
                 self.pending()
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -209,6 +255,7 @@ impl Dispatcher {
         delivery: i64,
     ) -> Result<(String, Option<DeploymentId>), ToolError> {
         let store = &self.services().store;
+        let _turn = self.services().git_pending.turn.lock().await;
         if let Some(active) = store.deployment_active(busy_app)? {
             let key = (app.clone(), number);
             let first = {
@@ -244,25 +291,41 @@ impl Dispatcher {
         let deadline = tokio::time::Instant::now() + QUEUE_WAIT;
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
+            let _turn = self.services().git_pending.turn.lock().await;
             let idle = matches!(store.deployment_active(&busy_app), Ok(None));
-            if idle || tokio::time::Instant::now() > deadline {
-                break;
+            if !idle && tokio::time::Instant::now() < deadline {
+                continue;
             }
-        }
-        let Some(queued) = self.pending().lock().unwrap_or_else(|p| p.into_inner()).remove(&key) else {
-            return; // the request was closed meanwhile
-        };
-        let (text, dep) = match self.dispatch(&creds, Adapter::Hook, queued.tool, queued.args).await {
-            Ok(out) => started(queued.tool, &out),
-            Err(e) => (format!("failed: {}", e.message), None),
-        };
-        if let Err(e) = store.delivery_set_outcome(queued.delivery, &text, dep.as_ref()) {
-            tracing::warn!(error = %e, "could not record a delivery's outcome");
+            let Some(queued) = self.pending().lock().unwrap_or_else(|p| p.into_inner()).remove(&key) else {
+                return; // the request was closed meanwhile
+            };
+            let result = self
+                .dispatch(&creds, Adapter::Hook, queued.tool, queued.args.clone())
+                .await;
+            if let Err(e) = &result
+                && e.kind == ErrorKind::Conflict
+                && tokio::time::Instant::now() < deadline
+            {
+                // Someone else started a deployment first: wait for that one too.
+                self.pending()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone(), queued);
+                continue;
+            }
+            let (text, dep) = match result {
+                Ok(out) => started(queued.tool, &out),
+                Err(e) => (format!("failed: {}", e.message), None),
+            };
+            if let Err(e) = store.delivery_set_outcome(queued.delivery, &text, dep.as_ref()) {
+                tracing::warn!(error = %e, "could not record a delivery's outcome");
+            }
+            return;
         }
     }
 
     fn pending(&self) -> &Mutex<HashMap<(AppId, u32), Queued>> {
-        &self.services().git_pending.0
+        &self.services().git_pending.queued
     }
 
     /// The app's webhook secret, opened.

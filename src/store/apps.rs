@@ -173,8 +173,9 @@ impl Store {
 /// deployments and their jobs' logs, and its domains (see `domains::delete_domain_rows`). Returns the number
 /// of app rows deleted.
 pub(super) fn delete_app_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<usize> {
-    const STATEMENTS: [&str; 11] = [
+    const STATEMENTS: [&str; 12] = [
         "DELETE FROM env_vars WHERE app_id = ?1",
+        "DELETE FROM webhook_seen WHERE app_id = ?1",
         "DELETE FROM git_sources WHERE app_id = ?1",
         "DELETE FROM deploy_keys WHERE app_id = ?1",
         "DELETE FROM git_webhooks WHERE app_id = ?1",

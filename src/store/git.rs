@@ -273,15 +273,42 @@ impl Store {
         Ok(())
     }
 
-    /// Whether an accepted delivery with this id or this body was already received.
-    pub fn delivery_seen(&self, app: &AppId, delivery: Option<&str>, body_digest: &str) -> StoreResult<bool> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM webhook_deliveries WHERE app_id = ?1 AND verdict = 'accepted' \
-             AND (body_digest = ?2 OR (?3 IS NOT NULL AND delivery = ?3))",
-            params![app.as_str(), body_digest, delivery],
-            |r| r.get(0),
-        )?;
-        Ok(n > 0)
+    /// Claims `keys` (a delivery's body digest and id) for `app`: false, claiming nothing,
+    /// when any was claimed before — a replay. One transaction, so two copies of one
+    /// delivery arriving together cannot both pass.
+    pub fn delivery_claim(&self, app: &AppId, keys: &[String]) -> StoreResult<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for key in keys {
+            let seen: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM webhook_seen WHERE app_id = ?1 AND key = ?2",
+                params![app.as_str(), key],
+                |r| r.get(0),
+            )?;
+            if seen > 0 {
+                return Ok(false);
+            }
+        }
+        for key in keys {
+            tx.execute(
+                "INSERT INTO webhook_seen (app_id, key, seen_at) VALUES (?1, ?2, ?3)",
+                params![app.as_str(), key, Timestamp::now()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Gives claimed keys back (the delivery started nothing), so the forge may redeliver.
+    pub fn delivery_release(&self, app: &AppId, keys: &[String]) -> StoreResult<()> {
+        let conn = self.conn();
+        for key in keys {
+            conn.execute(
+                "DELETE FROM webhook_seen WHERE app_id = ?1 AND key = ?2",
+                params![app.as_str(), key],
+            )?;
+        }
+        Ok(())
     }
 
     /// Newest first.

@@ -401,6 +401,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE deployments ADD COLUMN git_author TEXT;
     ALTER TABLE deployments ADD COLUMN git_message TEXT;
     "#,
+    // 15: deliveries a webhook accepted, by body digest and by the forge's delivery id,
+    // kept apart from the (pruned) delivery log so that no flood of other requests can
+    // make an old signed delivery new again.
+    r#"
+    CREATE TABLE webhook_seen (
+        app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, key)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -284,8 +284,8 @@ impl Tool for AppDelete {
         ToolMeta {
             name: "app_delete",
             title: "Delete an app",
-            description: "Delete an app permanently: its containers, route, images, deployments and environment. \
-                          Destructive: needs confirm equal to the app's name.",
+            description: "Delete an app permanently: its containers, route, images, deployments, environment and \
+                          preview apps. Destructive: needs confirm equal to the app's name.",
             safety: Safety::Destructive,
             permission: Permission::AppsWrite,
             target: Target::app("app"),
@@ -300,6 +300,14 @@ impl Tool for AppDelete {
 
     async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<AppDeleteOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
+        // Its previews go first: they run its code with copies of its secrets.
+        for preview in ctx.store().preview_list(&app.id)? {
+            if let Ok(p) = ctx.store().app_find(&ResourceRef::App(preview.app_id)) {
+                ctx.deployer().app_removed(&p).await?;
+                ctx.store().app_delete(&p.id)?;
+                ctx.edge().state().metrics.forget(p.name.as_str());
+            }
+        }
         ctx.deployer().app_removed(&app).await?;
         ctx.store().app_delete(&app.id)?;
         // Its domains went with it (ON DELETE CASCADE): drop their routes and counters.

@@ -151,6 +151,11 @@ impl Tool for AppGitSet {
                 "a token is for HTTPS repositories; an SSH repository uses the app's deploy key",
             ));
         }
+        if input.token.as_ref().is_some_and(|t| !t.expose().is_empty()) && !input.url.keeps_secrets() {
+            return Err(ToolError::invalid(
+                "a token travels only over https (or plain http to this machine): use the https:// URL",
+            ));
+        }
         let before = ctx.store().git_source_get(&app.id)?;
         let now = Timestamp::now();
         let source = GitSource {
@@ -176,10 +181,11 @@ impl Tool for AppGitSet {
             None if before.as_ref().is_some_and(|b| b.url != source.url) => Some(None),
             None => None,
         };
-        if before.as_ref().is_some_and(|b| b.url != source.url) {
+        let moved = before.as_ref().is_some_and(|b| b.url != source.url);
+        ctx.store().git_source_put(&app.id, &source, token)?;
+        if moved {
             ctx.deployer().unpin_host_keys(&app.id);
         }
-        ctx.store().git_source_put(&app.id, &source, token)?;
         view(ctx, &app)
     }
 }
@@ -241,6 +247,10 @@ impl Tool for AppGitUnset {
 impl Tool for DeployKeyGet {
     type Input = DeployKeyInput;
     type Output = DeployKeyOutput;
+
+    fn cli(&self) -> Option<[&'static str; 2]> {
+        Some(["deploy-key", "get"])
+    }
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {

@@ -196,6 +196,9 @@ impl Tool for PreviewDeploy {
             src.branch = branch.clone();
         }
         src.updated_at = Timestamp::now();
+        // The parent's repository and credentials as they are now: a token never follows a
+        // URL it was not given for.
+        copy_secrets(ctx, &parent, &app)?;
         ctx.store().git_source_put(&app.id, &src, None)?;
         let plan = crate::deploy::GitPlan {
             commit: input.commit.clone(),
@@ -250,26 +253,6 @@ async fn create(ctx: &ToolContext, parent: &App, input: &PreviewDeployInput) -> 
             let sealed = key.seal(&plain, &env_context(&app.id, &var.key));
             store.env_set(&app.id, &var.key, &sealed)?;
         }
-        for (from, to) in [
-            (token_setting(&parent.id), token_setting(&app.id)),
-            (deploy_key_setting(&parent.id), deploy_key_setting(&app.id)),
-        ] {
-            if let Some(value) = store.setting_get(&from)? {
-                use base64::Engine;
-                let sealed = base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .map_err(|e| ToolError::internal(e.to_string()))?;
-                let plain = key
-                    .open(&sealed, &from)
-                    .map_err(|e| ToolError::internal(e.to_string()))?;
-                store.setting_put(&to, &super::git::seal_setting(ctx, &to, &plain))?;
-            }
-        }
-        if let Some(public) = store.deploy_key_public(&parent.id)?
-            && let Some(sealed) = store.setting_get(&deploy_key_setting(&app.id))?
-        {
-            store.deploy_key_put(&app.id, &public, &sealed)?;
-        }
         store.preview_insert(&PreviewRow {
             app_id: app.id.clone(),
             parent_id: parent.id.clone(),
@@ -286,6 +269,37 @@ async fn create(ctx: &ToolContext, parent: &App, input: &PreviewDeployInput) -> 
     }
     ctx.deployer().app_created(&app);
     Ok(store.app_find(&ResourceRef::App(app.id))?)
+}
+
+/// Gives the preview the parent's current access token and deploy key (re-sealed for it),
+/// or none when the parent has none.
+fn copy_secrets(ctx: &ToolContext, parent: &App, app: &App) -> Result<(), ToolError> {
+    use base64::Engine;
+    let store = ctx.store();
+    let key = &ctx.services.master_key;
+    for (from, to) in [
+        (token_setting(&parent.id), token_setting(&app.id)),
+        (deploy_key_setting(&parent.id), deploy_key_setting(&app.id)),
+    ] {
+        match store.setting_get(&from)? {
+            Some(value) => {
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(value)
+                    .map_err(|e| ToolError::internal(e.to_string()))?;
+                let plain = key
+                    .open(&sealed, &from)
+                    .map_err(|e| ToolError::internal(e.to_string()))?;
+                store.setting_put(&to, &super::git::seal_setting(ctx, &to, &plain))?;
+            }
+            None => store.setting_delete(&to)?,
+        }
+    }
+    if let Some(public) = store.deploy_key_public(&parent.id)?
+        && let Some(sealed) = store.setting_get(&deploy_key_setting(&app.id))?
+    {
+        store.deploy_key_put(&app.id, &public, &sealed)?;
+    }
+    Ok(())
 }
 
 #[async_trait]

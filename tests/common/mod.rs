@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod certs;
 pub mod docker;
+pub mod git;
 pub mod model;
 pub mod pebble;
 

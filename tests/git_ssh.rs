@@ -128,9 +128,9 @@ async fn deploys_over_ssh_with_its_deploy_key_and_pins_the_host_key() {
     assert_eq!(serves(&server, "sshapp").await, "over ssh again");
 
     // A wrong key (rotated, not yet on the server): a clear error; the app keeps serving.
-    let rotated = server
-        .must("deploy_key_get", json!({"app": "sshapp", "rotate": true}))
-        .await;
+    let got = server.must("deploy_key_get", json!({"app": "sshapp"})).await;
+    assert_eq!(got["public_key"], public.as_str(), "{got}");
+    let rotated = server.must("deploy_key_rotate", json!({"app": "sshapp"})).await;
     assert_ne!(rotated["public_key"].as_str().unwrap(), public);
     let out = server.must("app_deploy", json!({"app": "sshapp"})).await;
     let dep = server.wait_deployment(out["deployment_id"].as_str().unwrap()).await;

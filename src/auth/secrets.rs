@@ -241,6 +241,18 @@ impl MasterKey {
         out
     }
 
+    /// Seals `value` for the sealed setting `key` (the key is the context), as the base64
+    /// text the settings table holds; `store` writes it (see [`Self::seal_into`]).
+    pub fn seal_setting<T>(&self, key: &str, value: &[u8], store: impl FnOnce(String) -> T) -> T {
+        self.seal_into(value, key, |sealed| store(STANDARD.encode(sealed)))
+    }
+
+    /// Opens the base64 text of the sealed setting `key`.
+    pub fn open_setting(&self, key: &str, stored: &str) -> Result<Vec<u8>, SecretsError> {
+        let sealed = STANDARD.decode(stored.trim()).map_err(|_| SecretsError::Decrypt)?;
+        self.open(&sealed, key)
+    }
+
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Vec<u8>, SecretsError> {
         if sealed.len() < NONCE_LEN + 16 {
             return Err(SecretsError::Decrypt);

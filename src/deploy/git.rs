@@ -144,17 +144,13 @@ impl Deployer {
 
     /// A sealed setting's value, opened.
     fn open_secret(&self, key: &str) -> Result<Option<String>, DeployError> {
-        use base64::Engine;
         let Some(value) = self.inner.store.setting_get(key)? else {
             return Ok(None);
         };
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|e| DeployError::Io(format!("{key}: {e}")))?;
         let plain = self
             .inner
             .master_key
-            .open(&sealed, key)
+            .open_setting(key, &value)
             .map_err(|e| DeployError::Io(format!("{key}: {e}")))?;
         String::from_utf8(plain)
             .map(Some)

@@ -122,8 +122,8 @@ impl Principal {
     /// Whether this caller may call the tool at all (before its target is looked at).
     pub fn may_call(&self, meta: &super::ToolMeta) -> bool {
         // A deploy hook's token outlives the grant that would make it: no grant makes one.
-        let grant_made_hook =
-            matches!(self.id, super::PrincipalId::Grant { .. }) && matches!(meta.name, "hook_create" | "webhook_get");
+        let grant_made_hook = matches!(self.id, super::PrincipalId::Grant { .. })
+            && matches!(meta.name, "hook_create" | "webhook_rotate");
         self.holds(meta.permission) && !grant_made_hook
     }
 }

@@ -330,18 +330,14 @@ impl Dispatcher {
 
     /// The app's webhook secret, opened.
     fn webhook_secret(&self, app: &AppId) -> Result<Option<String>, ToolError> {
-        use base64::Engine;
         let key = webhook_secret_setting(app);
         let Some(value) = self.services().store.setting_get(&key)? else {
             return Ok(None);
         };
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|e| ToolError::internal(e.to_string()))?;
         let plain = self
             .services()
             .master_key
-            .open(&sealed, &key)
+            .open_setting(&key, &value)
             .map_err(|e| ToolError::internal(e.to_string()))?;
         String::from_utf8(plain)
             .map(Some)

@@ -3,7 +3,6 @@
 //! and never shown; the key's public half and the pinned host keys are.
 
 use async_trait::async_trait;
-use base64::Engine;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +15,7 @@ pub struct AppGitSet;
 pub struct AppGitGet;
 pub struct AppGitUnset;
 pub struct DeployKeyGet;
+pub struct DeployKeyRotate;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,16 +51,6 @@ pub struct AppRefInput {
     pub app: ResourceRef,
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeployKeyInput {
-    /// App id or name.
-    pub app: ResourceRef,
-    /// Make a new key pair (the old public key stops working once removed from the forge).
-    #[serde(default)]
-    pub rotate: Option<bool>,
-}
-
 #[derive(Serialize, JsonSchema)]
 pub struct AppGitView {
     pub app: String,
@@ -85,10 +75,8 @@ pub struct AppGitUnsetOutput {
 pub struct DeployKeyOutput {
     pub app: String,
     /// `ssh-ed25519 AAAA… sh0 deploy key for <app>`: add it to the repository as a
-    /// read-only deploy key.
-    pub public_key: String,
-    /// Whether it was made by this call.
-    pub created: bool,
+    /// read-only deploy key. None when the app has none yet.
+    pub public_key: Option<String>,
 }
 
 fn view(ctx: &ToolContext, app: &crate::domain::App) -> Result<AppGitView, ToolError> {
@@ -101,13 +89,6 @@ fn view(ctx: &ToolContext, app: &crate::domain::App) -> Result<AppGitView, ToolE
     })
 }
 
-/// Seals `value` as the setting `key` (the key is the sealing context).
-pub(super) fn seal_setting(ctx: &ToolContext, key: &str, value: &[u8]) -> String {
-    ctx.services.master_key.seal_into(value, key, |sealed| {
-        base64::engine::general_purpose::STANDARD.encode(sealed)
-    })
-}
-
 /// Makes the app's deploy key when it has none (or `rotate`); returns whether it made one.
 async fn ensure_deploy_key(ctx: &ToolContext, app: &crate::domain::App, rotate: bool) -> Result<bool, ToolError> {
     if !rotate && ctx.store().deploy_key_public(&app.id)?.is_some() {
@@ -117,8 +98,11 @@ async fn ensure_deploy_key(ctx: &ToolContext, app: &crate::domain::App, rotate: 
         .deployer()
         .generate_deploy_key(&format!("sh0 deploy key for {}", app.name))
         .await?;
-    let sealed = seal_setting(ctx, &deploy_key_setting(&app.id), &key.private);
-    ctx.store().deploy_key_put(&app.id, &key.public, &sealed)?;
+    ctx.services
+        .master_key
+        .seal_setting(&deploy_key_setting(&app.id), &key.private, |sealed| {
+            ctx.store().deploy_key_put(&app.id, &key.public, &sealed)
+        })?;
     Ok(true)
 }
 
@@ -174,15 +158,21 @@ impl Tool for AppGitSet {
         if source.url.is_ssh() {
             ensure_deploy_key(ctx, &app, false).await?;
         }
-        let token = match &input.token {
-            Some(t) if t.expose().is_empty() => Some(None),
-            Some(t) => Some(Some(seal_setting(ctx, &token_setting(&app.id), t.expose().as_bytes()))),
-            // A token belongs to its host: a new URL forgets it.
-            None if before.as_ref().is_some_and(|b| b.url != source.url) => Some(None),
-            None => None,
-        };
         let moved = before.as_ref().is_some_and(|b| b.url != source.url);
-        ctx.store().git_source_put(&app.id, &source, token)?;
+        match &input.token {
+            // Sealed and written while no key rotation can run between the two.
+            Some(t) if !t.expose().is_empty() => {
+                ctx.services
+                    .master_key
+                    .seal_setting(&token_setting(&app.id), t.expose().as_bytes(), |sealed| {
+                        ctx.store().git_source_put(&app.id, &source, Some(Some(sealed)))
+                    })?
+            }
+            // An empty token forgets it; a token belongs to its host: a new URL forgets it.
+            Some(_) => ctx.store().git_source_put(&app.id, &source, Some(None))?,
+            None if moved => ctx.store().git_source_put(&app.id, &source, Some(None))?,
+            None => ctx.store().git_source_put(&app.id, &source, None)?,
+        }
         if moved {
             ctx.deployer().unpin_host_keys(&app.id);
         }
@@ -245,7 +235,7 @@ impl Tool for AppGitUnset {
 
 #[async_trait]
 impl Tool for DeployKeyGet {
-    type Input = DeployKeyInput;
+    type Input = AppRefInput;
     type Output = DeployKeyOutput;
 
     fn cli(&self) -> Option<[&'static str; 2]> {
@@ -256,9 +246,42 @@ impl Tool for DeployKeyGet {
         ToolMeta {
             name: "deploy_key_get",
             title: "Get an app's deploy key",
-            description: "Get the public half of the app's SSH deploy key (an ed25519 key sh0 made for this app; \
-                          the private half is sealed and never leaves sh0), making it on first use. Add it to the \
-                          repository as a read-only deploy key. `rotate: true` makes a new pair.",
+            description: "Get the public half of the app's SSH deploy key (an ed25519 key sh0 made for this app when \
+                          it was given an SSH repository, or by deploy_key_rotate; the private half is sealed and \
+                          never leaves sh0). Add it to the repository as a read-only deploy key.",
+            safety: Safety::Read,
+            permission: Permission::AppsRead,
+            target: Target::app("app"),
+            http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/deploy-key")),
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<DeployKeyOutput, ToolError> {
+        let app = ctx.store().app_find(&input.app)?;
+        Ok(DeployKeyOutput {
+            public_key: ctx.store().deploy_key_public(&app.id)?,
+            app: app.name.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl Tool for DeployKeyRotate {
+    type Input = AppRefInput;
+    type Output = DeployKeyOutput;
+
+    fn cli(&self) -> Option<[&'static str; 2]> {
+        Some(["deploy-key", "rotate"])
+    }
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "deploy_key_rotate",
+            title: "Make a new deploy key",
+            description: "Make a new SSH deploy key pair for the app (ed25519; the private half sealed) in place of \
+                          the old one, and return its public half to add to the repository (remove the old one \
+                          there). Clones use the new key at once.",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
             target: Target::app("app"),
@@ -267,17 +290,12 @@ impl Tool for DeployKeyGet {
         }
     }
 
-    async fn call(&self, ctx: &ToolContext, input: DeployKeyInput) -> Result<DeployKeyOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: AppRefInput) -> Result<DeployKeyOutput, ToolError> {
         let app = ctx.store().app_find(&input.app)?;
-        let created = ensure_deploy_key(ctx, &app, input.rotate.unwrap_or(false)).await?;
-        let public_key = ctx
-            .store()
-            .deploy_key_public(&app.id)?
-            .ok_or_else(|| ToolError::internal("the deploy key was not kept"))?;
+        ensure_deploy_key(ctx, &app, true).await?;
         Ok(DeployKeyOutput {
+            public_key: ctx.store().deploy_key_public(&app.id)?,
             app: app.name.to_string(),
-            public_key,
-            created,
         })
     }
 }

@@ -250,8 +250,9 @@ async fn create(ctx: &ToolContext, parent: &App, input: &PreviewDeployInput) -> 
             let plain = key
                 .open(&var.sealed, &env_context(&parent.id, &var.key))
                 .map_err(|e| ToolError::internal(format!("environment variable {}: {e}", var.key)))?;
-            let sealed = key.seal(&plain, &env_context(&app.id, &var.key));
-            store.env_set(&app.id, &var.key, &sealed)?;
+            key.seal_into(&plain, &env_context(&app.id, &var.key), |sealed| {
+                store.env_set(&app.id, &var.key, &sealed)
+            })?;
         }
         store.preview_insert(&PreviewRow {
             app_id: app.id.clone(),
@@ -274,7 +275,6 @@ async fn create(ctx: &ToolContext, parent: &App, input: &PreviewDeployInput) -> 
 /// Gives the preview the parent's current access token and deploy key (re-sealed for it),
 /// or none when the parent has none.
 fn copy_secrets(ctx: &ToolContext, parent: &App, app: &App) -> Result<(), ToolError> {
-    use base64::Engine;
     let store = ctx.store();
     let key = &ctx.services.master_key;
     for (from, to) in [
@@ -283,13 +283,10 @@ fn copy_secrets(ctx: &ToolContext, parent: &App, app: &App) -> Result<(), ToolEr
     ] {
         match store.setting_get(&from)? {
             Some(value) => {
-                let sealed = base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .map_err(|e| ToolError::internal(e.to_string()))?;
                 let plain = key
-                    .open(&sealed, &from)
+                    .open_setting(&from, &value)
                     .map_err(|e| ToolError::internal(e.to_string()))?;
-                store.setting_put(&to, &super::git::seal_setting(ctx, &to, &plain))?;
+                key.seal_setting(&to, &plain, |sealed| store.setting_put(&to, &sealed))?;
             }
             None => store.setting_delete(&to)?,
         }

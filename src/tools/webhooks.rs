@@ -15,6 +15,7 @@ use crate::registry::{HttpRoute, Permission, Safety, Target, Tool, ToolContext, 
 use crate::store::{Delivery, HookRow, webhook_secret_setting};
 
 pub struct WebhookGet;
+pub struct WebhookRotate;
 pub struct WebhookDeliveries;
 
 /// The endpoint forges deliver to, declared by `app_deploy` (see `registry/webhooks.rs`).
@@ -24,12 +25,9 @@ pub const WEBHOOK_DELIVERY: Transport = Transport::Webhook {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WebhookGetInput {
+pub struct WebhookAppInput {
     /// App id or name.
     pub app: ResourceRef,
-    /// Make a new secret (the old one stops working at once).
-    #[serde(default)]
-    pub rotate: Option<bool>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -48,12 +46,24 @@ pub struct WebhookView {
     pub app: String,
     /// The payload URL to give the forge (content type `application/json`).
     pub url: String,
-    /// The secret, shown only when this call made it: the forge signs with it (GitHub,
-    /// Gitea/Forgejo, Bitbucket, generic) or sends it as the token (GitLab).
-    pub secret: Option<ShownOnce>,
+    /// Whether the webhook has a secret (webhook_rotate makes one): without, every delivery
+    /// is refused.
+    pub configured: bool,
     /// How to set it up on each forge.
     pub setup: String,
     pub created_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct WebhookRotated {
+    pub app: String,
+    /// The payload URL to give the forge (content type `application/json`).
+    pub url: String,
+    /// The secret, shown this once: the forge signs with it (GitHub, Gitea/Forgejo,
+    /// Bitbucket, generic) or sends it as the token (GitLab).
+    pub secret: ShownOnce,
+    pub setup: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -69,20 +79,60 @@ const SETUP: &str = "GitHub / Gitea / Forgejo: Settings > Webhooks > Add: payloa
                      X-Sh0-Event: push, X-Sh0-Delivery: <unique id> and X-Sh0-Signature: sha256=<hex HMAC-SHA256 \
                      of the body with the secret>.";
 
+fn webhook_url(ctx: &ToolContext, app: &crate::domain::App) -> String {
+    format!("{}/api/v1/apps/{}/webhook", ctx.api_url(), app.id)
+}
+
 #[async_trait]
 impl Tool for WebhookGet {
-    type Input = WebhookGetInput;
+    type Input = WebhookAppInput;
     type Output = WebhookView;
 
     fn meta(&self) -> ToolMeta {
         ToolMeta {
             name: "webhook_get",
             title: "Get an app's git webhook",
-            description: "Get the URL (and, the first time or with `rotate`, the secret — shown once) to paste \
-                          into a forge's webhook settings, so that a push to the app's branch deploys it and a \
-                          pull/merge request gets a preview app. Deliveries are verified by the forge's \
-                          signature, deduplicated, and listed by webhook_deliveries. The webhook acts with at \
-                          most your role (never above developer).",
+            description: "Get the URL to paste into a forge's webhook settings (GitHub, GitLab, Gitea/Forgejo, \
+                          Bitbucket, or sh0's generic scheme) so that a push to the app's branch deploys it and a \
+                          pull/merge request gets a preview app, whether it has a secret, and how to set it up. The \
+                          secret is made (and shown once) by webhook_rotate.",
+            safety: Safety::Read,
+            permission: Permission::AppsRead,
+            target: Target::app("app"),
+            http: Some(HttpRoute::new(Get, "/api/v1/apps/{app}/webhook/settings")),
+            idempotent: true,
+        }
+    }
+
+    async fn call(&self, ctx: &ToolContext, input: WebhookAppInput) -> Result<WebhookView, ToolError> {
+        let app = ctx.store().app_find(&input.app)?;
+        let hook = match ctx.store().git_webhook_hook(&app.id)? {
+            Some(id) => ctx.store().hook_get(&id)?.map(|(h, _)| h),
+            None => None,
+        };
+        Ok(WebhookView {
+            app: app.name.to_string(),
+            url: webhook_url(ctx, &app),
+            configured: hook.is_some(),
+            setup: SETUP.into(),
+            created_at: hook.map(|h| h.created_at),
+        })
+    }
+}
+
+#[async_trait]
+impl Tool for WebhookRotate {
+    type Input = WebhookAppInput;
+    type Output = WebhookRotated;
+
+    fn meta(&self) -> ToolMeta {
+        ToolMeta {
+            name: "webhook_rotate",
+            title: "Make a new webhook secret",
+            description: "Make the app's git webhook secret (the first time) or a new one (the old one stops \
+                          working at once), shown this once, with the URL to give the forge. Deliveries are \
+                          verified by the forge's signature, deduplicated, and listed by webhook_deliveries. The \
+                          webhook acts with at most your role (never above developer).",
             safety: Safety::Write,
             permission: Permission::AppsWrite,
             target: Target::app("app"),
@@ -91,28 +141,11 @@ impl Tool for WebhookGet {
         }
     }
 
-    async fn call(&self, ctx: &ToolContext, input: WebhookGetInput) -> Result<WebhookView, ToolError> {
+    async fn call(&self, ctx: &ToolContext, input: WebhookAppInput) -> Result<WebhookRotated, ToolError> {
         let maker = ctx.principal.user()?.clone();
         let app = ctx.store().app_find(&input.app)?;
-        let url = format!("{}/api/v1/apps/{}/webhook", ctx.api_url(), app.id);
-        let existing = ctx.store().git_webhook_hook(&app.id)?;
-        let live = match &existing {
-            Some(id) => ctx.store().hook_get(id)?.map(|(h, _)| h),
-            None => None,
-        };
-        if let Some(hook) = live
-            && !input.rotate.unwrap_or(false)
-        {
-            return Ok(WebhookView {
-                app: app.name.to_string(),
-                url,
-                secret: None,
-                setup: SETUP.into(),
-                created_at: Some(hook.created_at),
-            });
-        }
-        if let Some(old) = &existing {
-            ctx.store().hook_delete(&app.id, old)?;
+        if let Some(old) = ctx.store().git_webhook_hook(&app.id)? {
+            ctx.store().hook_delete(&app.id, &old)?;
         }
         let secret = GeneratedKey::with_prefix("sh0w_");
         let hook = HookRow {
@@ -125,14 +158,17 @@ impl Tool for WebhookGet {
             last_used_at: None,
         };
         ctx.store().hook_insert(&hook, &secret.hash)?;
-        let sealed = super::git::seal_setting(ctx, &webhook_secret_setting(&app.id), secret.plaintext.as_bytes());
-        ctx.store().git_webhook_put(&app.id, &hook.id, &sealed)?;
-        Ok(WebhookView {
+        ctx.services.master_key.seal_setting(
+            &webhook_secret_setting(&app.id),
+            secret.plaintext.as_bytes(),
+            |sealed| ctx.store().git_webhook_put(&app.id, &hook.id, &sealed),
+        )?;
+        Ok(WebhookRotated {
             app: app.name.to_string(),
-            url,
-            secret: Some(ShownOnce(secret.plaintext)),
+            url: webhook_url(ctx, &app),
+            secret: ShownOnce(secret.plaintext),
             setup: SETUP.into(),
-            created_at: Some(hook.created_at),
+            created_at: hook.created_at,
         })
     }
 }

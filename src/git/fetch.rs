@@ -71,24 +71,28 @@ pub async fn fetch_tree(
         Revision::Branch(b) => (b.refname(), None),
         Revision::Commit { sha, branch } => (sha.to_string(), branch.as_ref().map(GitBranch::refname)),
     };
+    // A shallow fetch of one ref, never following an HTTP redirect.
+    let fetch = async |depth: &str, refname: &str| {
+        run(
+            cmd(&[
+                "-c",
+                "http.followRedirects=false",
+                "fetch",
+                "-q",
+                "--no-tags",
+                depth,
+                "--",
+                url,
+                refname,
+            ]),
+            "git fetch",
+            cancel,
+        )
+        .await
+        .map_err(explain)
+    };
     log(format!("fetching {} of {url}", short_ref(&wanted)));
-    let fetched = run(
-        cmd(&[
-            "-c",
-            "http.followRedirects=false",
-            "fetch",
-            "-q",
-            "--no-tags",
-            "--depth=1",
-            "--",
-            url,
-            &wanted,
-        ]),
-        "git fetch",
-        cancel,
-    )
-    .await;
-    let fetched = fetched.map_err(explain);
+    let fetched = fetch("--depth=1", &wanted).await;
     if let Err(e) = fetched {
         match (&spec.revision, fallback) {
             // Some servers give only advertised refs: fetch the branch and look for it.
@@ -97,23 +101,7 @@ pub async fn fetch_tree(
                     "the server does not give commits by id; fetching {}",
                     short_ref(&branch)
                 ));
-                run(
-                    cmd(&[
-                        "-c",
-                        "http.followRedirects=false",
-                        "fetch",
-                        "-q",
-                        "--no-tags",
-                        "--depth=200",
-                        "--",
-                        url,
-                        &branch,
-                    ]),
-                    "git fetch",
-                    cancel,
-                )
-                .await
-                .map_err(explain)?;
+                fetch("--depth=200", &branch).await?;
             }
             _ => return Err(e),
         }

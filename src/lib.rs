@@ -5,8 +5,10 @@
 pub mod adapters;
 pub mod ai;
 pub mod auth;
+pub mod backups;
 pub mod build;
 pub mod client;
+pub mod databases;
 pub mod deploy;
 pub mod docker;
 pub mod domain;

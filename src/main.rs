@@ -114,6 +114,13 @@ fn root_command(registry: &Registry) -> Command {
                 )),
         )
         .arg(
+            Arg::new("db-image")
+                .long("db-image")
+                .action(ArgAction::Append)
+                .value_name("ENGINE[:VERSION]=IMAGE")
+                .help("Image of a database engine, e.g. postgres=registry.local/postgres:16 or postgres:15=mirror/pg:15 (default: the official image, e.g. postgres:16)"),
+        )
+        .arg(
             Arg::new("ai-base-url")
                 .long("ai-base-url")
                 .env("SH0_AI_BASE_URL")
@@ -159,6 +166,9 @@ fn client(adapter: &'static str) -> anyhow::Result<ApiClient> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // One TLS crypto provider for the process: clients that do not pick one themselves
+    // (the backup storage's) use it.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let registry = sh0::tools::registry();
     let matches = root_command(&registry).get_matches();
     match matches.subcommand() {
@@ -200,6 +210,15 @@ async fn main() -> anyhow::Result<()> {
                     )
                     .map_err(anyhow::Error::msg)
                     .context("--base-image")?,
+                db_images: sh0::databases::DbImages::parse(
+                    &m.get_many::<String>("db-image")
+                        .into_iter()
+                        .flatten()
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(anyhow::Error::msg)
+                .context("--db-image")?,
                 ai: sh0::ai::AiFlags {
                     base_url: m.get_one::<String>("ai-base-url").cloned(),
                     model: m.get_one::<String>("ai-model").cloned(),
@@ -232,13 +251,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs go to stderr (stdout belongs to command output and to MCP over stdio). The MCP
-/// library logs whole messages (tool arguments, secrets among them) below `warn`, so it is
-/// held at `warn` whatever `SH0_LOG` asks for.
+/// Logs go to stderr (stdout belongs to command output and to MCP over stdio). Libraries
+/// that log whole messages below a level are held above it whatever `SH0_LOG` asks for:
+/// the MCP library (tool arguments, secrets among them) at `warn`, the Docker client
+/// (request bodies: containers' environments, database passwords) and the model client
+/// (requests) at `info`.
 fn init_tracing() {
+    const HELD: &str = "rmcp=warn,bollard=info,async_openai=info";
     let user = std::env::var("SH0_LOG").unwrap_or_else(|_| "info".into());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{user},rmcp=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{user},{HELD}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{HELD}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -22,6 +22,13 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         // The model connection: its settings are stored, its key sealed.
         ("ai", &["domain", "store", "auth"][..]),
         ("jobs", &["domain", "store"][..]),
+        // Managed databases: containers of their engines, passwords sealed.
+        ("databases", &["domain", "store", "docker", "auth"][..]),
+        // Backups of databases: dumps, storage destinations, verification servers.
+        (
+            "backups",
+            &["domain", "store", "docker", "auth", "databases", "jobs"][..],
+        ),
         ("proxy", &["domain", "store", "auth", "jobs"][..]),
         (
             "deploy",
@@ -32,13 +39,36 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "tools",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "registry", "ai", "git",
+                "domain",
+                "store",
+                "docker",
+                "build",
+                "auth",
+                "proxy",
+                "deploy",
+                "jobs",
+                "registry",
+                "ai",
+                "git",
+                "databases",
+                "backups",
             ][..],
         ),
         (
             "registry",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "ai", "git",
+                "domain",
+                "store",
+                "docker",
+                "build",
+                "auth",
+                "proxy",
+                "deploy",
+                "jobs",
+                "ai",
+                "git",
+                "databases",
+                "backups",
             ][..],
         ),
         ("client", &["domain", "registry"][..]),
@@ -50,8 +80,22 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         (
             "server",
             &[
-                "domain", "store", "docker", "build", "auth", "proxy", "deploy", "jobs", "tools", "registry",
-                "adapters", "client", "ai", "git",
+                "domain",
+                "store",
+                "docker",
+                "build",
+                "auth",
+                "proxy",
+                "deploy",
+                "jobs",
+                "tools",
+                "registry",
+                "adapters",
+                "client",
+                "ai",
+                "git",
+                "databases",
+                "backups",
             ][..],
         ),
     ])

@@ -46,6 +46,7 @@ struct Fixtures {
     /// The job that ran the deployment.
     job: String,
     key_id: String,
+    backup: String,
 }
 
 /// A valid value for a property: the fixtures in project `proj-a` for the resource
@@ -57,6 +58,7 @@ fn value_for(prop: &str, schema: &Value, fx: &Fixtures, tool: &str) -> Value {
         "app" => return json!("alpha"),
         "deployment" => return json!(fx.deployment),
         "domain" => return json!("alpha.example.invalid"),
+        "database" => return json!("dbalpha"),
         "url" => return json!("https://git.example.invalid/acme/alpha.git"),
         "key" if tool.starts_with("env_") => return json!("K1"),
         "key" => return json!(fx.key_id),
@@ -66,6 +68,9 @@ fn value_for(prop: &str, schema: &Value, fx: &Fixtures, tool: &str) -> Value {
     }
     if let Some(first) = schema["enum"].get(0) {
         return first.clone();
+    }
+    if prop == "backup" {
+        return json!(fx.backup);
     }
     for prefix in ["ses_", "upl_", "usr_", "key_", "dep_", "crt_"] {
         if pattern.starts_with(&format!("^{prefix}")) {
@@ -254,6 +259,25 @@ async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
         )
         .await;
     assert_eq!(s, 200, "{b}");
+    // A database and a backup of it, for the database and backup tools.
+    let (s, b) = owner
+        .call(
+            server,
+            "database_create",
+            json!({"name": "dbalpha", "project": "proj-a", "engine": "postgres"}),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, backup) = owner
+        .call(
+            server,
+            "backup_create",
+            json!({"database": "dbalpha", "wait": true}),
+            true,
+        )
+        .await;
+    assert_eq!(s, 200, "{backup}");
     // A deployment row (whether Docker runs it or not does not matter here).
     let (s, dep) = owner
         .call(
@@ -284,6 +308,7 @@ async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
             .to_owned(),
         deployment,
         key_id,
+        backup: backup["id"].as_str().expect("a backup").to_owned(),
     };
     let sessions: [(&'static str, &Session, &str, bool); 5] = [
         ("owner", &owner, "owner", true),
@@ -333,7 +358,10 @@ async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_tool_every_role_every_adapter() {
-    let server = Server::start_with(&["--no-acme"]);
+    common::databases::require_db_images();
+    let mut flags = vec!["--no-acme"];
+    flags.extend_from_slice(common::databases::DB_IMAGE_FLAGS);
+    let server = Server::start_with(&flags);
     let (callers, fx) = world(&server).await;
     let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
     let tools = catalog["tools"].as_array().unwrap();

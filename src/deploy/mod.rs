@@ -140,8 +140,7 @@ impl Deployer {
     /// The Docker network of a project: `sh0-<project>-<installation>`, so that two sh0
     /// servers sharing a daemon never share (or race to create) a network.
     pub fn network_name(&self, project: &str) -> String {
-        let instance = &self.inner.instance;
-        format!("sh0-{project}-{}", &instance[instance.len().saturating_sub(12)..])
+        crate::docker::project_network(project, &self.inner.instance)
     }
 
     /// A project was deleted: its network goes too (best effort: a network still in use by

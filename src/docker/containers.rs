@@ -201,7 +201,7 @@ impl DockerClient {
         self.remove(id).await;
     }
 
-    async fn remove(&self, id: &str) {
+    pub(super) async fn remove(&self, id: &str) {
         if let Ok(d) = self.docker().await
             && let Err(e) = d
                 .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
@@ -211,12 +211,17 @@ impl DockerClient {
         }
     }
 
-    /// Every container of this sh0 installation (`sh0.managed=true`, `sh0.instance=<id>`),
-    /// running or not.
+    /// Every app container of this sh0 installation (`sh0.managed=true`,
+    /// `sh0.instance=<id>`, an `sh0.app` label), running or not.
     pub async fn list_managed(&self, instance: &str) -> Result<Vec<ManagedContainer>, DockerError> {
         let filters = HashMap::from([(
             "label",
-            vec![format!("{LABEL_MANAGED}=true"), format!("{LABEL_INSTANCE}={instance}")],
+            // Apps' containers only: a database's container has no `sh0.app` label.
+            vec![
+                format!("{LABEL_MANAGED}=true"),
+                format!("{LABEL_INSTANCE}={instance}"),
+                LABEL_APP.to_string(),
+            ],
         )]);
         let options = ListContainersOptionsBuilder::default()
             .all(true)
@@ -259,6 +264,6 @@ impl DockerClient {
     }
 }
 
-fn short(id: &str) -> &str {
+pub(super) fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }

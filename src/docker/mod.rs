@@ -5,11 +5,15 @@
 mod build;
 mod containers;
 mod events;
+mod exec;
 mod inspect;
+mod services;
 
 pub use build::BuildEvent;
 pub use containers::{ContainerSpec, ManagedContainer};
 pub use events::{ContainerEvent, ContainerState};
+pub use exec::{Exec, ExecChunk, ExecOutput, ExecStream};
+pub use services::{LABEL_DATABASE, LABEL_VERIFY, ServiceSpec, ServiceState};
 
 use bollard::Docker;
 use tokio::sync::OnceCell;
@@ -58,6 +62,13 @@ impl From<bollard::errors::Error> for DockerError {
             other => Self::Api(other.to_string()),
         }
     }
+}
+
+/// The Docker network of a project: `sh0-<project>-<installation>`, so that two sh0
+/// servers sharing a daemon never share (or race to create) a network. Apps and databases
+/// of a project meet on it.
+pub fn project_network(project: &str, instance: &str) -> String {
+    format!("sh0-{project}-{}", &instance[instance.len().saturating_sub(12)..])
 }
 
 /// Version facts of the daemon, for `system_info`.

@@ -113,6 +113,12 @@ prefixed_id!(
     "OAuth grant id: one remote client's access for one user (`ogr_` followed by 32 hex digits)."
 );
 prefixed_id!(
+    DatabaseId,
+    "dbs_",
+    "Managed database id (`dbs_` followed by 32 hex digits)."
+);
+prefixed_id!(BackupId, "bkp_", "Backup id (`bkp_` followed by 32 hex digits).");
+prefixed_id!(
     AuthRequestId,
     "oar_",
     "A pending OAuth authorization request, waiting for its user's consent (`oar_` followed by 32 hex digits)."

@@ -38,6 +38,8 @@ pub enum JobKind {
     Deploy,
     /// One ACME order of a certificate for a host name.
     CertificateOrder,
+    /// One backup of a database: dump, store, verify by restoring.
+    Backup,
 }
 
 text_enum!(JobKind);

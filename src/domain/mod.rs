@@ -36,8 +36,8 @@ pub mod secret;
 
 pub use access::{Role, Scope};
 pub use ids::{
-    AppId, ApprovalId, AuthRequestId, CertificateId, ConversationId, DeploymentId, DomainId, GrantId, HookId, InviteId,
-    JobId, KeyId, ProjectId, ScheduleId, SessionId, UploadId, UserId,
+    AppId, ApprovalId, AuthRequestId, BackupId, CertificateId, ConversationId, DatabaseId, DeploymentId, DomainId,
+    GrantId, HookId, InviteId, JobId, KeyId, ProjectId, ScheduleId, SessionId, UploadId, UserId,
 };
 pub mod email;
 pub use email::Email;
@@ -47,6 +47,12 @@ pub mod model;
 pub use model::{App, Project, RestartPolicy, now_rfc3339, rfc3339, rfc3339_after};
 pub mod timestamp;
 pub use timestamp::Timestamp;
+pub mod backup;
+pub use backup::{Backup, BackupStatus, Destination, DestinationKind};
+pub mod database;
+pub mod retention;
+pub use database::{Database, DatabaseRef, Engine};
+pub use retention::Retention;
 pub mod deployment;
 pub mod diagnosis;
 pub use deployment::{Deployment, DeploymentStatus, HealthCheck, SourceKind, Trigger};

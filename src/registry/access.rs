@@ -63,6 +63,8 @@ fn missing(resource: ResourceKind, value: &str) -> ToolError {
         ResourceKind::App => "app",
         ResourceKind::Deployment => "deployment",
         ResourceKind::Domain => "domain",
+        ResourceKind::Database => "database",
+        ResourceKind::Backup => "backup",
     };
     ToolError::not_found(format!(
         "{kind} `{}` not found",
@@ -88,6 +90,14 @@ fn project_of(store: &Store, resource: ResourceKind, value: &str) -> Option<Proj
                 .deployment_get(&id)
                 .and_then(|d| store.app_find(&ResourceRef::App(d.deployment.app_id)))
                 .map(|a| a.project_id)
+        }
+        ResourceKind::Database => {
+            let r = crate::domain::DatabaseRef::try_from(value.to_owned()).ok()?;
+            store.database_find(&r).map(|d| d.project_id)
+        }
+        ResourceKind::Backup => {
+            let id = crate::domain::BackupId::try_from(value.to_owned()).ok()?;
+            store.backup_get(&id).map(|b| b.project_id)
         }
         ResourceKind::Domain => {
             let name = DomainName::try_from(value.to_owned()).ok()?;

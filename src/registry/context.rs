@@ -47,6 +47,10 @@ impl ServerSettings {
 pub struct Services {
     pub store: Arc<Store>,
     pub deployer: Deployer,
+    /// Managed databases.
+    pub databases: crate::databases::Databases,
+    /// Their backups and where they are stored.
+    pub backups: crate::backups::Backups,
     /// Custom domains, certificates, ACME and access metrics.
     pub edge: Edge,
     pub master_key: MasterKey,
@@ -86,6 +90,14 @@ impl ToolContext {
 
     pub fn deployer(&self) -> &Deployer {
         &self.services.deployer
+    }
+
+    pub fn databases(&self) -> &crate::databases::Databases {
+        &self.services.databases
+    }
+
+    pub fn backups(&self) -> &crate::backups::Backups {
+        &self.services.backups
     }
 
     pub fn edge(&self) -> &Edge {

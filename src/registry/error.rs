@@ -167,6 +167,45 @@ impl From<crate::ai::AiError> for ToolError {
     }
 }
 
+impl From<crate::databases::DbError> for ToolError {
+    fn from(e: crate::databases::DbError) -> Self {
+        use crate::databases::DbError;
+        match e {
+            DbError::Store(s) => s.into(),
+            DbError::Docker(d) => d.into(),
+            DbError::Failed(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
+            DbError::Conflict(m) => Self::conflict(m),
+            DbError::Invalid(m) => Self::invalid(m),
+            // The database's own answer to the query: the caller's to read.
+            DbError::Refused(_) => Self::new(ErrorKind::Unprocessable, e.to_string()),
+            DbError::Sealed(m) => Self::internal(m),
+            DbError::NoImage(m) => Self::new(ErrorKind::Unprocessable, m),
+        }
+    }
+}
+
+impl From<crate::backups::BackupError> for ToolError {
+    fn from(e: crate::backups::BackupError) -> Self {
+        use crate::backups::BackupError;
+        match e {
+            BackupError::Store(s) => s.into(),
+            BackupError::Docker(d) => d.into(),
+            BackupError::Db(d) => d.into(),
+            // A destination that does not answer, refuses the credentials, or holds a
+            // damaged file: the message says which.
+            BackupError::Storage(crate::backups::StorageError::Config(..)) => Self::invalid(e.to_string()),
+            BackupError::Storage(_) | BackupError::Failed(_) => Self::new(ErrorKind::Unavailable, e.to_string()),
+            BackupError::Crypt(_) => Self::new(ErrorKind::Unprocessable, e.to_string()),
+            BackupError::Job(j) => Self::conflict(j.to_string()),
+            BackupError::Invalid(m) => Self::invalid(m),
+            BackupError::Unusable(m) => Self::new(ErrorKind::Unprocessable, m),
+            BackupError::Conflict(m) => Self::conflict(m),
+            BackupError::NotFound(m) => Self::not_found(m),
+            BackupError::Sealed(m) => Self::internal(m),
+        }
+    }
+}
+
 impl From<DeployError> for ToolError {
     fn from(e: DeployError) -> Self {
         match e {

@@ -43,6 +43,16 @@ pub enum Permission {
     AiSettings,
     /// One's own conversations with the assistant.
     Chat,
+    /// Seeing managed databases (never their passwords).
+    DatabasesRead,
+    /// Creating, starting, stopping, linking and deleting managed databases.
+    DatabasesWrite,
+    /// A database's password and connection URL in plaintext.
+    DatabasesReveal,
+    /// Reading a database's data through sh0's read-only role.
+    DatabasesQuery,
+    /// Adding, testing and removing backup destinations (server-wide, with credentials).
+    BackupStorage,
 }
 
 impl Permission {
@@ -61,9 +71,18 @@ impl Permission {
             | Self::Account
             | Self::JobsRead
             | Self::JobsWrite
-            | Self::Chat => Role::Viewer,
-            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::EnvReveal => Role::Developer,
-            Self::AuditRead | Self::CertsWrite | Self::UsersManage | Self::AiSettings => Role::Admin,
+            | Self::Chat
+            | Self::DatabasesRead => Role::Viewer,
+            Self::ProjectsWrite
+            | Self::AppsWrite
+            | Self::EnvWrite
+            | Self::EnvReveal
+            | Self::DatabasesWrite
+            | Self::DatabasesReveal
+            | Self::DatabasesQuery => Role::Developer,
+            Self::AuditRead | Self::CertsWrite | Self::UsersManage | Self::AiSettings | Self::BackupStorage => {
+                Role::Admin
+            }
             Self::SecretsRotate | Self::SecurityPolicy => Role::Owner,
         }
     }
@@ -71,13 +90,25 @@ impl Permission {
     /// The least key scope that carries this permission.
     pub fn min_scope(self) -> Scope {
         match self {
-            Self::SystemRead | Self::ProjectsRead | Self::AppsRead | Self::EnvRead | Self::JobsRead | Self::Chat => {
-                Scope::Read
-            }
-            Self::ProjectsWrite | Self::AppsWrite | Self::EnvWrite | Self::CertsWrite | Self::JobsWrite => Scope::Write,
+            Self::SystemRead
+            | Self::ProjectsRead
+            | Self::AppsRead
+            | Self::EnvRead
+            | Self::JobsRead
+            | Self::Chat
+            | Self::DatabasesRead
+            | Self::DatabasesQuery => Scope::Read,
+            Self::ProjectsWrite
+            | Self::AppsWrite
+            | Self::EnvWrite
+            | Self::CertsWrite
+            | Self::JobsWrite
+            | Self::DatabasesWrite => Scope::Write,
             // Plaintext secrets, the audit trail and anything about credentials need an
             // admin-scoped key (a browser session has admin scope).
             Self::EnvReveal
+            | Self::DatabasesReveal
+            | Self::BackupStorage
             | Self::AuditRead
             | Self::KeysManage
             | Self::SecretsRotate
@@ -95,6 +126,7 @@ impl Permission {
         matches!(
             self,
             Self::EnvReveal
+                | Self::DatabasesReveal
                 | Self::KeysManage
                 | Self::Account
                 | Self::SecretsRotate

@@ -76,6 +76,8 @@ pub enum ResourceKind {
     App,
     Deployment,
     Domain,
+    Database,
+    Backup,
 }
 
 /// What a tool reaches, so that dispatch can decide project access before the tool runs.
@@ -106,6 +108,12 @@ impl Target {
         Self::Resource {
             field,
             resource: ResourceKind::App,
+        }
+    }
+    pub const fn database(field: &'static str) -> Self {
+        Self::Resource {
+            field,
+            resource: ResourceKind::Database,
         }
     }
     pub const fn deployment(field: &'static str) -> Self {

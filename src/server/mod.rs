@@ -72,6 +72,8 @@ pub struct ServeOptions {
     pub max_body_bytes: u64,
     /// Base images of generated Dockerfiles.
     pub base_images: crate::build::BaseImages,
+    /// Images of database engines (`--db-image`).
+    pub db_images: crate::databases::DbImages,
     /// The assistant's model, unless set with `ai_settings_set`.
     pub ai: crate::ai::AiFlags,
 }
@@ -131,6 +133,21 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         },
     )
     .map_err(|e| ServeError::Deploy(e.to_string()))?;
+    let databases = crate::databases::Databases::new(
+        store.clone(),
+        DockerClient::new(),
+        master_key.clone(),
+        opts.db_images.clone(),
+    )
+    .map_err(|e| ServeError::Deploy(e.to_string()))?;
+    let backups = crate::backups::Backups::new(
+        store.clone(),
+        DockerClient::new(),
+        master_key.clone(),
+        databases.clone(),
+        jobs.clone(),
+        &opts.data_dir,
+    );
     let session_keys = session_keys(&store, &master_key)?;
     let ai = crate::ai::Ai::new(store.clone(), master_key.clone(), opts.ai.clone());
     Ok(Services {
@@ -139,6 +156,8 @@ pub fn open_services(opts: &ServeOptions) -> Result<Services, ServeError> {
         git_pending: Default::default(),
         store,
         deployer,
+        databases,
+        backups,
         edge,
         master_key,
         session_keys,
@@ -235,6 +254,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if let Err(e) = services.deployer.reconcile().await {
         tracing::error!(error = %e, "reconciliation at start failed");
     }
+    services.backups.reconcile().await;
     services.edge.load()?;
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

@@ -412,6 +412,67 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_id, key)
     );
     "#,
+    // 16: managed databases. The password is sealed (context `database:<id>`); the
+    // container and volume are named from the database's name and the installation.
+    r#"
+    CREATE TABLE databases (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        project_id  TEXT NOT NULL REFERENCES projects(id),
+        engine      TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        image       TEXT NOT NULL,
+        public_port INTEGER UNIQUE,
+        memory_mb   INTEGER,
+        cpus        REAL,
+        stopped     INTEGER NOT NULL DEFAULT 0,
+        sealed_password BLOB NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX databases_project ON databases(project_id);
+    "#,
+    // 17: backup destinations and backups. A backup outlives its database (deleting a
+    // database keeps its backups), so it names the database rather than referencing it.
+    // Each backup's data key is sealed (context `backup:<id>`).
+    r#"
+    CREATE TABLE backup_destinations (
+        name        TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        config      TEXT NOT NULL,
+        sealed_secret BLOB,
+        created_at  TEXT NOT NULL
+    );
+    CREATE TABLE backups (
+        id            TEXT PRIMARY KEY,
+        database_id   TEXT NOT NULL,
+        database_name TEXT NOT NULL,
+        project_id    TEXT NOT NULL,
+        engine        TEXT NOT NULL,
+        version       TEXT NOT NULL,
+        image         TEXT NOT NULL,
+        destination   TEXT NOT NULL,
+        path          TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        reason        TEXT,
+        size_bytes    INTEGER,
+        counts        TEXT,
+        sealed_key    BLOB NOT NULL,
+        job_id        TEXT,
+        trigger       TEXT NOT NULL,
+        started_at    TEXT NOT NULL,
+        finished_at   TEXT
+    );
+    CREATE INDEX backups_by_database ON backups(database_id, started_at);
+    CREATE TABLE backup_policies (
+        database_id  TEXT PRIMARY KEY REFERENCES databases(id) ON DELETE CASCADE,
+        schedule_id  TEXT NOT NULL,
+        destination  TEXT NOT NULL,
+        keep_last    INTEGER,
+        keep_daily   INTEGER,
+        keep_weekly  INTEGER,
+        keep_monthly INTEGER
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -111,6 +111,18 @@ impl Store {
             stmt.query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };
+        let databases: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT name FROM databases WHERE project_id = ?1 ORDER BY name")?;
+            stmt.query_map([id.as_str()], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        // A cascade never deletes a database: its data is not the project's to throw away.
+        if !databases.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the project still has {} database(s) ({}); delete them first with database_delete",
+                databases.len(),
+                databases.join(", ")
+            )));
+        }
         let names: Vec<String> = apps.iter().map(|(_, name)| name.clone()).collect();
         if !apps.is_empty() && !cascade {
             return Err(StoreError::Conflict(format!(

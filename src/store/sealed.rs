@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Store, StoreError, StoreResult, parse_col};
-use crate::domain::{AppId, CertSource, EnvKey, UserId};
+use crate::domain::{AppId, CertSource, DatabaseId, EnvKey, UserId};
 
 /// Settings whose values are sealed start with this (the ACME account of a directory).
 pub const SEALED_SETTING_PREFIX: &str = "acme_account:";
@@ -34,6 +34,18 @@ pub enum SealedRef {
     Totp {
         user: UserId,
     },
+    /// A managed database's password.
+    Database {
+        id: DatabaseId,
+    },
+    /// A backup's data key.
+    BackupKey {
+        id: crate::domain::BackupId,
+    },
+    /// A backup destination's secret key.
+    DestinationSecret {
+        name: String,
+    },
 }
 
 /// How many values were re-sealed, by kind.
@@ -43,6 +55,8 @@ pub struct ResealCounts {
     pub certificate_keys: u64,
     pub settings: u64,
     pub totp_secrets: u64,
+    pub database_passwords: u64,
+    pub backup_secrets: u64,
 }
 
 /// Turns a sealed value into its re-sealed form.
@@ -121,6 +135,48 @@ impl Store {
             let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the TOTP secret of {user}: {e}")))?;
             tx.execute("UPDATE users SET totp_sealed = ?2 WHERE id = ?1", params![user, fresh])?;
             counts.totp_secrets += 1;
+        }
+
+        let databases: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT id, sealed_password FROM databases")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, sealed) in databases {
+            let at = SealedRef::Database {
+                id: parse_col(id.clone())?,
+            };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the password of database {id}: {e}")))?;
+            tx.execute(
+                "UPDATE databases SET sealed_password = ?2 WHERE id = ?1",
+                params![id, fresh],
+            )?;
+            counts.database_passwords += 1;
+        }
+
+        let keys: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT id, sealed_key FROM backups")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, sealed) in keys {
+            let at = SealedRef::BackupKey {
+                id: parse_col(id.clone())?,
+            };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the key of backup {id}: {e}")))?;
+            tx.execute("UPDATE backups SET sealed_key = ?2 WHERE id = ?1", params![id, fresh])?;
+            counts.backup_secrets += 1;
+        }
+        let destinations: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT name, sealed_secret FROM backup_destinations WHERE sealed_secret IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (name, sealed) in destinations {
+            let at = SealedRef::DestinationSecret { name: name.clone() };
+            let fresh = reseal(&at, &sealed).map_err(|e| fail(format!("the secret of destination {name}: {e}")))?;
+            tx.execute(
+                "UPDATE backup_destinations SET sealed_secret = ?2 WHERE name = ?1",
+                params![name, fresh],
+            )?;
+            counts.backup_secrets += 1;
         }
         tx.commit()?;
         Ok(counts)

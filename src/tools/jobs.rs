@@ -102,6 +102,7 @@ fn cancel_permission(kind: JobKind) -> Permission {
         JobKind::ScheduleRun => Permission::JobsWrite,
         JobKind::Deploy => Permission::AppsWrite,
         JobKind::CertificateOrder => Permission::CertsWrite,
+        JobKind::Backup => Permission::DatabasesWrite,
     }
 }
 

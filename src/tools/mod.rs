@@ -5,9 +5,14 @@ mod account;
 mod ai;
 mod apps;
 mod audit;
+mod backup_destinations;
+mod backup_schedules;
+mod backups;
 mod certs;
 mod chat;
 mod checks;
+mod database_access;
+mod databases;
 mod deployments;
 mod diagnose;
 mod domain_verify;
@@ -132,5 +137,25 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(previews::PreviewList),
         erase(previews::PreviewDeploy),
         erase(previews::PreviewClose),
+        erase(databases::DatabaseCreate),
+        erase(databases::DatabaseList),
+        erase(databases::DatabaseGet),
+        erase(databases::DatabaseStart),
+        erase(databases::DatabaseStop),
+        erase(databases::DatabaseRestart),
+        erase(databases::DatabaseDelete),
+        erase(database_access::DatabaseCredentials),
+        erase(database_access::DatabaseLink),
+        erase(database_access::DatabaseQuery),
+        erase(backups::BackupCreate),
+        erase(backups::BackupList),
+        erase(backups::BackupGet),
+        erase(backups::BackupRestore),
+        erase(backups::BackupDelete),
+        erase(backup_schedules::BackupScheduleSet),
+        erase(backup_destinations::DestinationAdd),
+        erase(backup_destinations::DestinationList),
+        erase(backup_destinations::DestinationTest),
+        erase(backup_destinations::DestinationRemove),
     ]
 }

@@ -152,7 +152,7 @@ fn find(ctx: &ToolContext, reference: &str) -> Result<ScheduleRow, ToolError> {
 }
 
 /// Checks that the caller could make the call now, and that it can be scheduled at all.
-fn check_call(ctx: &ToolContext, tool: &str, args: &Value) -> Result<(), ToolError> {
+pub(super) fn check_call(ctx: &ToolContext, tool: &str, args: &Value) -> Result<(), ToolError> {
     let desc = ctx
         .registry
         .get(tool)
@@ -175,7 +175,7 @@ fn check_call(ctx: &ToolContext, tool: &str, args: &Value) -> Result<(), ToolErr
     desc.allows(ctx.store(), &ctx.principal, args)
 }
 
-fn next_run(spec: &CronSpec, enabled: bool) -> Option<Timestamp> {
+pub(super) fn next_run(spec: &CronSpec, enabled: bool) -> Option<Timestamp> {
     enabled
         .then(|| spec.next_after(OffsetDateTime::now_utc()))
         .flatten()

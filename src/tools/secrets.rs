@@ -34,6 +34,9 @@ pub fn complete_rotation(services: &Services) -> Result<ResealCounts, ToolError>
             // Sealed settings are bound to their own key (see `proxy::acme`).
             SealedRef::Setting { key } => key.clone(),
             SealedRef::Totp { user } => crate::auth::totp_context(user),
+            SealedRef::Database { id } => crate::store::database_password_context(id),
+            SealedRef::BackupKey { id } => crate::store::backup_key_context(id),
+            SealedRef::DestinationSecret { name } => crate::store::destination_secret_context(name),
         };
         let plain = key.open(sealed, &context).map_err(|e| e.to_string())?;
         Ok(key.seal(&plain, &context))

@@ -33,6 +33,20 @@ pub struct SystemInfoOutput {
     pub base_domain: String,
     pub docker: DockerStatus,
     pub edge: EdgeStatus,
+    /// Managed databases the caller reaches.
+    pub databases: i64,
+    /// Databases whose latest backup is not verified (it failed, or its restore did not
+    /// match): never silent.
+    pub backup_problems: Vec<BackupProblem>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct BackupProblem {
+    pub database: String,
+    pub backup: String,
+    pub status: crate::domain::BackupStatus,
+    pub reason: Option<String>,
+    pub at: Timestamp,
 }
 
 /// How the proxy faces the world.
@@ -70,8 +84,9 @@ impl Tool for SystemInfo {
             name: "system_info",
             title: "Server information",
             description: "Describe this sh0 server: version, uptime, store schema version, how many projects and \
-                          apps it holds, the host names it answers to, its proxy ports, ACME directory and panel \
-                          domain, and whether Docker is reachable. Use it \
+                          apps and databases it holds, databases whose latest backup is not verified, the host names \
+                          it answers to, its proxy ports, ACME directory and panel domain, and whether Docker is \
+                          reachable. Use it \
                           first to check that the connection works.",
             safety: Safety::Read,
             permission: Permission::SystemRead,
@@ -83,7 +98,32 @@ impl Tool for SystemInfo {
 
     async fn call(&self, ctx: &ToolContext, _: SystemInfoInput) -> Result<SystemInfoOutput, ToolError> {
         let s = &ctx.services;
+        let databases: Vec<_> = s
+            .store
+            .database_list(None)?
+            .into_iter()
+            .filter(|d| ctx.principal.reaches(&d.project_id))
+            .collect();
+        let mut backup_problems = Vec::new();
+        for db in &databases {
+            let latest = s
+                .store
+                .backup_list(Some(&db.id), 10)?
+                .into_iter()
+                .find(|b| b.status.is_final());
+            if let Some(b) = latest.filter(|b| b.status != crate::domain::BackupStatus::Verified) {
+                backup_problems.push(BackupProblem {
+                    database: db.name.to_string(),
+                    backup: b.id.to_string(),
+                    status: b.status,
+                    reason: b.reason,
+                    at: b.finished_at.unwrap_or(b.started_at),
+                });
+            }
+        }
         Ok(SystemInfoOutput {
+            databases: databases.len() as i64,
+            backup_problems,
             version: env!("CARGO_PKG_VERSION").into(),
             started_at: s.started_at,
             uptime_secs: s.started.elapsed().as_secs(),

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod certs;
+pub mod databases;
 pub mod docker;
 pub mod git;
 pub mod model;

@@ -1,0 +1,169 @@
+//! What each engine's backup runs inside its container: the logical dump, the restore,
+//! and the census (tables and row counts) that a restored copy must match. Argument
+//! vectors only; passwords in the exec's environment.
+
+use crate::domain::{Engine, ResourceName};
+
+/// A command to run in a database's container.
+pub struct Command {
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+}
+
+fn argv(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn mysql_tools(engine: Engine) -> (&'static str, &'static str) {
+    if engine == Engine::Mariadb {
+        ("mariadb", "mariadb-dump")
+    } else {
+        ("mysql", "mysqldump")
+    }
+}
+
+/// Whether sh0 can back up this engine yet.
+pub fn supported(engine: Engine) -> Result<(), String> {
+    match engine {
+        Engine::Postgres | Engine::Mysql | Engine::Mariadb => Ok(()),
+        Engine::Redis | Engine::Mongo => Err(format!(
+            "backups of {engine} databases are not offered yet (PostgreSQL, MySQL and MariaDB are)"
+        )),
+    }
+}
+
+/// The dump, written to stdout. PostgreSQL's is plain SQL that drops what it recreates,
+/// so it restores over an existing database; MySQL's drops each table it recreates.
+pub fn dump(engine: Engine, name: &ResourceName, password: &str) -> Command {
+    let n = name.as_str();
+    match engine {
+        Engine::Postgres => Command {
+            argv: argv(&[
+                "pg_dump",
+                "-U",
+                n,
+                "-d",
+                n,
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--no-privileges",
+            ]),
+            env: Vec::new(),
+        },
+        _ => Command {
+            argv: argv(&[
+                mysql_tools(engine).1,
+                "-uroot",
+                "--single-transaction",
+                "--routines",
+                "--triggers",
+                "--events",
+                n,
+            ]),
+            env: vec![format!("MYSQL_PWD={password}")],
+        },
+    }
+}
+
+/// The restore, reading the dump on stdin, all or nothing where the engine allows it
+/// (PostgreSQL: one transaction).
+pub fn restore(engine: Engine, name: &ResourceName, password: &str) -> Command {
+    let n = name.as_str();
+    match engine {
+        Engine::Postgres => Command {
+            argv: argv(&[
+                "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "--single-transaction",
+                "-U",
+                n,
+                "-d",
+                n,
+            ]),
+            env: Vec::new(),
+        },
+        _ => Command {
+            argv: argv(&[mysql_tools(engine).0, "-uroot", n]),
+            env: vec![format!("MYSQL_PWD={password}")],
+        },
+    }
+}
+
+/// The list of tables with their exact row counts, one `name<TAB>count` per line.
+/// MySQL has no way to count every table in one statement without dynamic SQL, so its
+/// census is two steps: [`tables`], then [`count_tables`].
+pub fn census(engine: Engine, name: &ResourceName, password: &str) -> Command {
+    let n = name.as_str();
+    match engine {
+        Engine::Postgres => Command {
+            argv: vec![
+                "psql".into(),
+                "-X".into(),
+                "-qtA".into(),
+                "-F".into(),
+                "\t".into(),
+                "-U".into(),
+                n.into(),
+                "-d".into(),
+                n.into(),
+                "-c".into(),
+                "SELECT table_schema || '.' || table_name, \
+                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, \
+                 table_name), false, true, '')))[1]::text FROM information_schema.tables \
+                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' \
+                 ORDER BY 1"
+                    .into(),
+            ],
+            env: Vec::new(),
+        },
+        _ => tables(engine, name, password),
+    }
+}
+
+/// MySQL: the database's tables, one per line.
+fn tables(engine: Engine, name: &ResourceName, password: &str) -> Command {
+    Command {
+        argv: vec![
+            mysql_tools(engine).0.into(),
+            "-uroot".into(),
+            "-N".into(),
+            "-B".into(),
+            name.as_str().into(),
+            "-e".into(),
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
+             AND table_type = 'BASE TABLE' ORDER BY 1"
+                .into(),
+        ],
+        env: vec![format!("MYSQL_PWD={password}")],
+    }
+}
+
+/// MySQL: exact counts of `tables` in one statement (names quoted as identifiers).
+pub fn count_tables(engine: Engine, name: &ResourceName, password: &str, tables: &[String]) -> Option<Command> {
+    if tables.is_empty() {
+        return None;
+    }
+    let ident = |t: &str| format!("`{}`", t.replace('`', "``"));
+    let literal = |t: &str| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''"));
+    let sql = tables
+        .iter()
+        .map(|t| format!("SELECT {}, COUNT(*) FROM {}", literal(t), ident(t)))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    Some(Command {
+        argv: vec![
+            mysql_tools(engine).0.into(),
+            "-uroot".into(),
+            "-N".into(),
+            "-B".into(),
+            name.as_str().into(),
+            "-e".into(),
+            sql,
+        ],
+        env: vec![format!("MYSQL_PWD={password}")],
+    })
+}

@@ -51,7 +51,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_100_000);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    sh(Command::new("bash").arg(root.join("tests/db-images/build")).arg("postgres"));
+    sh(Command::new("bash")
+        .arg(root.join("tests/db-images/build"))
+        .arg("postgres"));
 
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");

@@ -252,6 +252,16 @@ async fn s3_destination_with_a_local_s3_server() {
         .call("backup_destination_add", dest("nobucket", &endpoint, "no-such-bucket"))
         .await;
     assert_eq!(s, 422, "{body}");
+    let escape = json!({"name": "up", "kind": "local", "path": "/tmp", "prefix": "../etc"});
+    let (s, body) = server.call("backup_destination_add", escape).await;
+    assert_eq!(s, 400, "a prefix never leaves its directory: {body}");
+    let (s, body) = server
+        .call(
+            "backup_destination_add",
+            json!({"name": "sys", "kind": "local", "path": "/etc"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
     let added = server
         .must("backup_destination_add", dest("offsite", &endpoint, "sh0-backups"))
         .await;
@@ -437,7 +447,10 @@ async fn mysql_engine_queries_and_backs_up() {
     let server = start().await;
     server.must("project_create", json!({"name": "my"})).await;
     let db = server
-        .must("database_create", json!({"name": "mydb", "project": "my", "engine": "mysql"}))
+        .must(
+            "database_create",
+            json!({"name": "mydb", "project": "my", "engine": "mysql"}),
+        )
         .await;
     assert_eq!(db["url_without_password"], "mysql://mydb@mydb:3306/mydb");
     let pw = server.must("database_credentials", json!({"database": "mydb"})).await["password"]
@@ -446,13 +459,25 @@ async fn mysql_engine_queries_and_backs_up() {
         .to_owned();
     let container = container_of(db["id"].as_str().unwrap());
     let out = Command::new("docker")
-        .args(["exec", "-e", &format!("MYSQL_PWD={pw}"), &container, "mysql", "-umydb", "mydb", "-e"])
+        .args([
+            "exec",
+            "-e",
+            &format!("MYSQL_PWD={pw}"),
+            &container,
+            "mysql",
+            "-umydb",
+            "mydb",
+            "-e",
+        ])
         .arg("CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2), (3);")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rows = server
-        .must("database_query", json!({"database": "mydb", "query": "SELECT SUM(v) AS total FROM t"}))
+        .must(
+            "database_query",
+            json!({"database": "mydb", "query": "SELECT SUM(v) AS total FROM t"}),
+        )
         .await;
     assert_eq!(rows["rows"], json!([["6"]]));
     let (s, body) = server

@@ -88,6 +88,12 @@ async fn postgres_end_to_end() {
         "COMMIT; SET default_transaction_read_only = off; DELETE FROM items",
         "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DELETE FROM items",
         "CREATE TABLE other (v int)",
+        // psql's own commands never reach psql: a shell, a reconnection as the owner, a file.
+        "\\! id",
+        "\\c - shopdb",
+        "\\o /tmp/sh0-query-out",
+        "SELECT 1; \\! id",
+        "BEGIN READ WRITE; DELETE FROM items",
     ] {
         let (s, body) = query(&server, "shopdb", write).await;
         assert_eq!(s, 422, "{write}: {body}");
@@ -105,6 +111,15 @@ async fn postgres_end_to_end() {
         "apple,pear",
         "the data is unchanged"
     );
+    // What the query could do without touching a table is rolled back with it.
+    let _ = query(&server, "shopdb", "SELECT lo_create(0)").await;
+    let (s, body) = query(&server, "shopdb", "SELECT count(*) AS n FROM pg_largeobject_metadata").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["rows"], json!([["0"]]));
+    let (s, body) = query(&server, "shopdb", "SELECT 1 AS \"a?\", NULL AS b, '<x & y>' AS c").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["columns"], json!(["a?", "b", "c"]));
+    assert_eq!(body["rows"], json!([["1", "", "<x & y>"]]));
     let (s, body) = query(&server, "shopdb", "SELECT pg_sleep(5)").await;
     assert_eq!(s, 200, "a query within its time: {body}");
     let (s, body) = server
@@ -194,6 +209,10 @@ async fn mariadb_end_to_end() {
         "DROP TABLE items",
         "SET SESSION TRANSACTION READ WRITE; DELETE FROM items",
         "SELECT * FROM mysql.user",
+        // The client's own commands are not read from the query.
+        "system id",
+        "\\! id",
+        "tee /tmp/sh0-query-out",
     ] {
         let (s, body) = query(&server, "blogdb", write).await;
         assert_eq!(s, 422, "{write}: {body}");
@@ -283,7 +302,7 @@ async fn bad_input_changes_nothing() {
     let list = server.must("database_list", json!({})).await;
     assert_eq!(list["databases"], json!([]));
     let volumes = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter", "name=sh0-db-x1-"])
+        .args(["ps", "-aq", "--filter", "name=sh0-db-x1-"])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&volumes.stdout).trim(), "");

@@ -59,6 +59,7 @@ fn value_for(prop: &str, schema: &Value, fx: &Fixtures, tool: &str) -> Value {
         "deployment" => return json!(fx.deployment),
         "domain" => return json!("alpha.example.invalid"),
         "database" => return json!("dbalpha"),
+        "cron" => return json!("0 3 * * *"),
         "url" => return json!("https://git.example.invalid/acme/alpha.git"),
         "key" if tool.starts_with("env_") => return json!("K1"),
         "key" => return json!(fx.key_id),
@@ -226,6 +227,14 @@ fn via_cli(
 
 /// Two projects, an app with a variable, a domain and a deployment in `proj-a`, and the
 /// callers: five users' keys, an owner's read-scoped key and two project-limited keys.
+/// A server whose database engines run the local test images (the world has a database).
+fn matrix_server() -> Server {
+    common::databases::require_db_images();
+    let mut flags = vec!["--no-acme"];
+    flags.extend_from_slice(common::databases::DB_IMAGE_FLAGS);
+    Server::start_with(&flags)
+}
+
 async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
     let owner = setup_owner(server, "owner@example.com").await;
     for p in ["proj-a", "proj-b"] {
@@ -358,10 +367,7 @@ async fn world(server: &Server) -> (Vec<Caller>, Fixtures) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_tool_every_role_every_adapter() {
-    common::databases::require_db_images();
-    let mut flags = vec!["--no-acme"];
-    flags.extend_from_slice(common::databases::DB_IMAGE_FLAGS);
-    let server = Server::start_with(&flags);
+    let server = matrix_server();
     let (callers, fx) = world(&server).await;
     let catalog: Value = serde_json::from_str(&std::fs::read_to_string("tools/catalog.json").unwrap()).unwrap();
     let tools = catalog["tools"].as_array().unwrap();
@@ -420,6 +426,7 @@ async fn every_tool_every_role_every_adapter() {
                 let mut ghost = args.clone();
                 let missing = match entry["target"]["resource"].as_str().unwrap() {
                     "deployment" => format!("dep_{}", "f".repeat(32)),
+                    "backup" => format!("bkp_{}", "f".repeat(32)),
                     "domain" => "ghost.example.invalid".to_owned(),
                     _ => "ghost".to_owned(),
                 };
@@ -544,7 +551,7 @@ async fn open_stream(server: &Server, key: &str, path: &str, hidden: Option<&str
 /// every request, allowed or not, leaves an audit record; no account flow answers 5xx.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_endpoint_beside_tools_every_caller() {
-    let server = Server::start_with(&["--no-acme"]);
+    let server = matrix_server();
     let (callers, fx) = world(&server).await;
     let args = json!({"app": "alpha", "name": "walk"});
     let (_, hook) = via_rest(

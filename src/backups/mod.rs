@@ -150,6 +150,19 @@ impl Backups {
         if let Some(path) = &d.path {
             check_local_dir(path)?;
         }
+        let mut d = d;
+        if d.kind == DestinationKind::Local {
+            // Stored as the directory it resolves to, so that a link changed later does not
+            // move the backups elsewhere.
+            let path = d.path.as_deref().unwrap_or_default();
+            d.path = Some(
+                std::path::Path::new(path)
+                    .canonicalize()
+                    .map_err(|e| BackupError::Invalid(format!("path `{path}`: {e}")))?
+                    .display()
+                    .to_string(),
+            );
+        }
         Storage::open(&d, secret.as_ref())
             .map_err(|e| BackupError::Invalid(e.to_string()))?
             .probe()
@@ -234,12 +247,24 @@ impl Backups {
         Ok(backup)
     }
 
-    /// Waits until a backup is no longer running or verifying.
+    /// Waits until a backup is no longer running or verifying. A backup whose job ended
+    /// without recording its end (its task failed) is failed here, saying so.
     pub async fn wait(&self, id: &BackupId) -> Result<Backup, BackupError> {
         loop {
             let b = self.inner.store.backup_get(id)?;
             if b.status.is_final() {
                 return Ok(b);
+            }
+            let job_over = match &b.job_id {
+                Some(j) => self.inner.store.job_get(j)?.is_some_and(|r| r.finished_at.is_some()),
+                None => false,
+            };
+            if job_over && !self.inner.store.backup_get(id)?.status.is_final() {
+                let reason = "the backup's task ended before it recorded how it went";
+                self.inner
+                    .store
+                    .backup_update(id, BackupStatus::Failed, Some(reason), None, None)?;
+                return Ok(self.inner.store.backup_get(id)?);
             }
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
@@ -290,14 +315,23 @@ impl Backups {
         .await
     }
 
-    /// Applies a database's retention policy: deletes the backups it does not keep. Only
-    /// verified backups count towards what is kept; unverified and failed ones older than
-    /// the newest verified backup go beyond the last five of each. Running ones are left.
+    /// Applies a database's retention policy to the backups its schedule made at its
+    /// destination: deletes those it does not keep. Only verified backups count towards
+    /// what is kept; unverified and failed ones older than the newest verified backup go
+    /// beyond the last five of each. Running ones are left.
     pub async fn prune(&self, db: &crate::domain::DatabaseId) -> Result<usize, BackupError> {
         let Some(policy) = self.inner.store.backup_policy_get(db)? else {
             return Ok(0);
         };
-        let all = self.inner.store.backup_list(Some(db), 100_000)?;
+        // Only what the schedule made, where it puts them: a backup made by hand (before a
+        // migration, to another destination) is never the schedule's to delete.
+        let all: Vec<Backup> = self
+            .inner
+            .store
+            .backup_list(Some(db), 100_000)?
+            .into_iter()
+            .filter(|b| b.trigger == "schedule" && b.destination == policy.destination)
+            .collect();
         let verified: Vec<&Backup> = all.iter().filter(|b| b.status == BackupStatus::Verified).collect();
         let Some(newest) = verified.first().map(|b| b.started_at) else {
             return Ok(0);

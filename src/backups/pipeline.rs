@@ -173,15 +173,23 @@ async fn dump_to(
         let _ = storage.delete(&backup.path).await;
         return Err(e);
     }
-    let tail = gz
-        .finish()
-        .map_err(|e| BackupError::Failed(format!("compressing: {e}")))?;
-    let mut out = sealer.push(&tail);
-    out.extend(sealer.finish());
-    size += out.len() as u64;
-    writer.write(out).await?;
-    writer.close().await?;
-    Ok(size)
+    let finished = async {
+        let tail = gz
+            .finish()
+            .map_err(|e| BackupError::Failed(format!("compressing: {e}")))?;
+        let mut out = sealer.push(&tail);
+        out.extend(sealer.finish());
+        size += out.len() as u64;
+        writer.write(out).await?;
+        writer.close().await?;
+        Ok::<_, BackupError>(size)
+    }
+    .await;
+    if finished.is_err() {
+        // The writer is gone with its parts; what may have been stored is removed.
+        let _ = storage.delete(&backup.path).await;
+    }
+    finished
 }
 
 fn keep_tail(buf: &mut Vec<u8>, more: &[u8]) {
@@ -266,17 +274,35 @@ pub(super) async fn restore_into(
 ) -> Result<(), BackupError> {
     let docker = &backups.inner.docker;
     let mut exec = docker.exec_stream(container, &cmd.argv, &cmd.env).await?;
-    let mut input = exec.input;
+    let (killer, target, exec_id) = (docker.clone(), container.to_owned(), exec.id());
+    let mut input = std::mem::replace(&mut exec.input, Box::pin(tokio::io::sink()));
     let mut rx = plaintext(storage, backup, key);
     let feed = tokio::spawn(async move {
-        while let Some(chunk) = rx.recv().await {
-            let chunk = chunk?;
-            if input.write_all(&chunk).await.is_err() {
-                return Err("the restore stopped reading its input".to_owned());
+        let fed = async {
+            while let Some(chunk) = rx.recv().await {
+                let chunk = chunk?;
+                if input.write_all(&chunk).await.is_err() {
+                    return Err("the restore stopped reading its input".to_owned());
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match fed {
+            // The whole dump went in: end of input, the restore finishes (and commits).
+            Ok(()) => {
+                let _ = input.shutdown().await;
+            }
+            // Cut short: the restore is killed with its input still open, so it never
+            // commits what it got; its transaction (where the engine has one) rolls back.
+            Err(_) => {
+                if let Err(e) = killer.exec_kill(&target, exec_id).await {
+                    tracing::error!(error = %e, "could not stop a restore whose input failed");
+                }
+                drop(input);
             }
         }
-        let _ = input.shutdown().await;
-        Ok(())
+        fed
     });
     let mut stderr = Vec::new();
     while let Some(chunk) = exec.output.next().await {
@@ -284,7 +310,6 @@ pub(super) async fn restore_into(
             keep_tail(&mut stderr, &b);
         }
     }
-    exec.input = Box::pin(tokio::io::sink());
     let fed = feed
         .await
         .map_err(|e| BackupError::Failed(format!("feeding the restore: {e}")))?;

@@ -111,32 +111,24 @@ pub(super) async fn run(
     let password = dbs.password(db)?;
     let ms = limits.timeout.as_millis();
     let (cmd, env, stdin) = match db.engine {
-        Engine::Postgres => (
-            argv(&[
-                "psql",
-                "-X",
-                "-q",
-                "--csv",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                READER,
-                "-d",
-                db.name.as_str(),
-            ]),
-            vec![format!(
-                "PGOPTIONS=-c statement_timeout={ms} -c default_transaction_read_only=on"
-            )],
-            Some(text.to_owned()),
-        ),
+        Engine::Postgres => (postgres_argv(db, text, ms)?, Vec::new(), None),
         Engine::Mysql | Engine::Mariadb => {
-            let timeout = if db.engine == Engine::Mariadb {
+            let timeout = if mariadb_server(dbs, db).await? {
                 format!("SET SESSION max_statement_time = {};", limits.timeout.as_secs_f64())
             } else {
                 format!("SET SESSION max_execution_time = {ms};")
             };
             (
-                argv(&[mysql_client(db.engine), "-u", READER, "--batch", db.name.as_str()]),
+                // --binary-mode: no client command (`system`, `\!`, `tee`, ...) is read
+                // from the input, only SQL.
+                argv(&[
+                    mysql_client(db.engine),
+                    "--binary-mode",
+                    "-u",
+                    READER,
+                    "--batch",
+                    db.name.as_str(),
+                ]),
                 vec![format!("MYSQL_PWD={}", password.expose())],
                 Some(format!("SET SESSION TRANSACTION READ ONLY;\n{timeout}\n{text}\n")),
             )
@@ -161,7 +153,8 @@ pub(super) async fn run(
             argv: &cmd,
             env: &env,
             stdin: stdin.as_deref().map(str::as_bytes),
-            user: None,
+            // Not root: whatever a client could be talked into, it is nobody in there.
+            user: Some(NOBODY),
             limit: OUTPUT_LIMIT,
         },
     );
@@ -184,7 +177,7 @@ pub(super) async fn run(
         return Err(DbError::Refused(why.chars().take(2000).collect()));
     }
     let mut result = match db.engine {
-        Engine::Postgres => parse_csv(&stdout),
+        Engine::Postgres => parse_xml(&stdout)?,
         Engine::Redis => QueryResult {
             columns: vec!["reply".into()],
             rows: stdout.lines().map(|l| vec![l.to_owned()]).collect(),
@@ -198,6 +191,68 @@ pub(super) async fn run(
         result.truncated = true;
     }
     Ok(result)
+}
+
+/// The user the client tools of a query run as inside the container.
+const NOBODY: &str = "65534:65534";
+
+/// PostgreSQL: the query runs inside `query_to_xml`, as one statement executed by the
+/// server in read-only mode, in a read-only transaction that sh0 opens and always rolls
+/// back, as the reader role. The text is a dollar-quoted literal whose tag it cannot
+/// contain, so nothing of it is read by psql or reaches the server outside that literal.
+fn postgres_argv(db: &Database, text: &str, ms: u128) -> Result<Vec<String>, DbError> {
+    let mut nonce = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+    let tag = format!("$sh0q{}$", hex::encode(nonce));
+    if text.contains(&tag) {
+        return Err(DbError::Invalid(
+            "the query contains sh0's quoting tag; run it again".into(),
+        ));
+    }
+    let mut a = argv(&[
+        "psql",
+        "-X",
+        "-q",
+        "-t",
+        "-A",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-U",
+        READER,
+        "-d",
+        db.name.as_str(),
+    ]);
+    for c in [
+        "BEGIN READ ONLY".to_owned(),
+        format!("SET LOCAL statement_timeout = {ms}"),
+        format!("SELECT query_to_xml({tag}{text}{tag}, true, false, '')"),
+        "ROLLBACK".to_owned(),
+    ] {
+        a.push("-c".into());
+        a.push(c);
+    }
+    Ok(a)
+}
+
+/// Whether a MySQL-family server is MariaDB (its time limit has another name).
+async fn mariadb_server(dbs: &Databases, db: &Database) -> Result<bool, DbError> {
+    if db.engine == Engine::Mariadb {
+        return Ok(true);
+    }
+    let out = dbs
+        .docker
+        .exec(
+            &dbs.container(db),
+            Exec {
+                argv: &argv(&["mysql", "--version"]),
+                env: &[],
+                stdin: None,
+                user: Some(NOBODY),
+                limit: 4096,
+            },
+        )
+        .await?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains("MariaDB"))
 }
 
 /// Sets Redis's reader user: reads only, no dangerous commands, the database's password
@@ -281,32 +336,100 @@ fn redis_words(text: &str) -> Result<Vec<String>, DbError> {
     }
 }
 
-/// psql's `--csv` output: a header, then rows.
-fn parse_csv(text: &str) -> QueryResult {
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let columns = r
-        .headers()
-        .map(|h| h.iter().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let mut truncated = false;
-    let rows = r
-        .records()
-        .filter_map(|rec| match rec {
-            Ok(rec) => Some(rec.iter().map(str::to_owned).collect()),
-            Err(_) => {
-                truncated = true;
-                None
+/// `query_to_xml`'s table: a `<row>` per row, an element per column (its name escaped
+/// as `_xHHHH_` where XML needs it), `xsi:nil` for NULL (shown as an empty value).
+fn parse_xml(text: &str) -> Result<QueryResult, DbError> {
+    use quick_xml::events::Event;
+    let bad = |e: &dyn std::fmt::Display| DbError::Failed(format!("reading the query's result: {e}"));
+    let mut reader = quick_xml::Reader::from_str(text.trim());
+    let (mut columns, mut rows, mut depth) = (Vec::<String>::new(), Vec::<Vec<String>>::new(), 0usize);
+    let mut cell: Option<String> = None;
+    loop {
+        match reader.read_event().map_err(|e| bad(&e))? {
+            Event::Start(e) => {
+                depth += 1;
+                match depth {
+                    2 => rows.push(Vec::new()),
+                    3 => {
+                        if rows.len() == 1 {
+                            columns.push(unescape_name(&String::from_utf8_lossy(e.name().as_ref())));
+                        }
+                        cell = Some(String::new());
+                    }
+                    _ => {}
+                }
             }
-        })
-        .collect();
-    QueryResult {
+            Event::Empty(e) if depth == 2 => {
+                if rows.len() == 1 {
+                    columns.push(unescape_name(&String::from_utf8_lossy(e.name().as_ref())));
+                }
+                if let Some(row) = rows.last_mut() {
+                    row.push(String::new());
+                }
+            }
+            Event::Text(t) if depth == 3 => {
+                if let Some(c) = cell.as_mut() {
+                    c.push_str(&t.xml_content().map_err(|e| bad(&e))?);
+                }
+            }
+            Event::GeneralRef(r) if depth == 3 => {
+                if let Some(c) = cell.as_mut() {
+                    let name = String::from_utf8_lossy(r.as_ref()).into_owned();
+                    let ch = match name.as_str() {
+                        "lt" => Some('<'),
+                        "gt" => Some('>'),
+                        "amp" => Some('&'),
+                        "quot" => Some('"'),
+                        "apos" => Some('\''),
+                        _ => r.resolve_char_ref().ok().flatten(),
+                    };
+                    c.extend(ch);
+                }
+            }
+            Event::End(_) => {
+                if depth == 3
+                    && let (Some(c), Some(row)) = (cell.take(), rows.last_mut())
+                {
+                    row.push(c);
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(QueryResult {
         columns,
         rows,
-        truncated,
+        truncated: false,
+    })
+}
+
+/// Undoes SQL/XML's name escaping: `_x003F_` is `?`.
+fn unescape_name(name: &str) -> String {
+    let mut out = String::new();
+    let mut rest = name;
+    while let Some(i) = rest.find("_x") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let decoded = after
+            .get(..5)
+            .filter(|s| s.ends_with('_'))
+            .and_then(|s| u32::from_str_radix(&s[..4], 16).ok())
+            .and_then(char::from_u32);
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &after[5..];
+            }
+            None => {
+                out.push_str("_x");
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
+    out
 }
 
 /// The MySQL client's `--batch` output: tab-separated, a header line, `\t` `\n` `\\` `\0`
@@ -378,6 +501,20 @@ mod tests {
         assert!(redis_words("-h evil GET x").is_err());
         assert!(redis_words("  ").is_err());
         assert!(redis_words("GET 'x").is_err());
+    }
+
+    #[test]
+    fn xml_tables_are_read_with_nulls_and_escaped_names() {
+        let xml = "<table xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n\n<row>\n  <a>1</a>\n  \
+                   <b xsi:nil=\"true\"/>\n  <c_x003F_>x&lt;y &amp; \"z\"</c_x003F_>\n</row>\n\n</table>\n";
+        let r = parse_xml(xml).unwrap();
+        assert_eq!(r.columns, vec!["a", "b", "c?"]);
+        assert_eq!(
+            r.rows,
+            vec![vec!["1".to_string(), String::new(), "x<y & \"z\"".to_string()]]
+        );
+        let empty = parse_xml("<table xmlns:xsi=\"x\">\n\n</table>").unwrap();
+        assert!(empty.rows.is_empty());
     }
 
     #[test]

@@ -201,10 +201,17 @@ impl DockerClient {
         self.remove(id).await;
     }
 
+    /// Removes a container with its anonymous volumes (an image's `VOLUME`s: a database
+    /// image's data directory, for one, which on a throw-away verification server holds a
+    /// plaintext copy of a backup). Named volumes — a database's data — are never removed
+    /// here.
     pub(super) async fn remove(&self, id: &str) {
         if let Ok(d) = self.docker().await
             && let Err(e) = d
-                .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).build()))
+                .remove_container(
+                    id,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()),
+                )
                 .await
         {
             tracing::debug!(container = short(id), error = %e, "remove container");

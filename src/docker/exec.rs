@@ -184,6 +184,28 @@ impl DockerClient {
         })
     }
 
+    /// Kills a streaming command (SIGKILL, by its pid in the container) without closing its
+    /// input: a restore whose input failed half-way must never take what it got as the
+    /// whole (closing stdin would let it commit a cut dump).
+    pub async fn exec_kill(&self, container: &str, exec_id: String) -> Result<(), DockerError> {
+        let pid = self.docker().await?.inspect_exec(&exec_id).await?.pid.unwrap_or(0);
+        if pid <= 0 {
+            return Ok(());
+        }
+        self.exec(
+            container,
+            Exec {
+                argv: &["kill".to_owned(), "-9".to_owned(), pid.to_string()],
+                env: &[],
+                stdin: None,
+                user: None,
+                limit: 1024,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The exit code of a streaming command, once its output has ended.
     pub async fn exec_exit_code(&self, exec_id: String) -> Result<i64, DockerError> {
         Ok(self

@@ -235,9 +235,14 @@ impl Database {
         )
     }
 
-    /// The named volume holding its data.
+    /// The named volume holding its data: named by id, so that a volume a failed cleanup
+    /// left is never mounted by a later database of the same name.
     pub fn volume_name(&self, instance: &str) -> String {
-        format!("{}-data", self.container_name(instance))
+        format!(
+            "sh0-db-{}-{}-data",
+            self.id,
+            &instance[instance.len().saturating_sub(12)..]
+        )
     }
 }
 

@@ -90,12 +90,19 @@ impl Tool for DestinationAdd {
     }
 
     async fn call(&self, ctx: &ToolContext, input: DestinationAddInput) -> Result<Destination, ToolError> {
-        if input
-            .path
-            .as_deref()
-            .is_some_and(|p| p.split('/').any(|s| s == ".." || s == "."))
-        {
+        let dotted = |p: &str| p.split('/').any(|s| s == ".." || s == ".");
+        if input.path.as_deref().is_some_and(dotted) {
             return Err(ToolError::invalid("path: no `.` or `..` components"));
+        }
+        // The prefix is a folder inside the destination, never a way out of it.
+        if input
+            .prefix
+            .as_deref()
+            .is_some_and(|p| dotted(p) || p.starts_with('/') || p.contains("//"))
+        {
+            return Err(ToolError::invalid(
+                "prefix: a relative folder, without `.`, `..` or empty components",
+            ));
         }
         let d = Destination {
             name: input.name,
@@ -123,7 +130,8 @@ impl Tool for DestinationList {
         ToolMeta {
             name: "backup_destination_list",
             title: "List backup destinations",
-            description: "The places backups can be stored (never their secret keys); `local` is built in.",
+            description: "The places backups can be stored (never their secret keys); `local` is built in. Only \
+                          administrators see where they are (paths, endpoints, buckets).",
             safety: Safety::Read,
             permission: Permission::DatabasesRead,
             target: Target::Server,
@@ -133,9 +141,19 @@ impl Tool for DestinationList {
     }
 
     async fn call(&self, ctx: &ToolContext, _: super::NoInput) -> Result<DestinationListOutput, ToolError> {
-        Ok(DestinationListOutput {
-            destinations: ctx.backups().destinations()?,
-        })
+        let mut destinations = ctx.backups().destinations()?;
+        // Where they are (paths, endpoints, buckets, key ids) is for those who manage them.
+        if !ctx.principal.holds(Permission::BackupStorage) {
+            for d in &mut destinations {
+                d.path = None;
+                d.endpoint = None;
+                d.bucket = None;
+                d.region = None;
+                d.access_key_id = None;
+                d.prefix = None;
+            }
+        }
+        Ok(DestinationListOutput { destinations })
     }
 }
 

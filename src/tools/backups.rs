@@ -303,7 +303,15 @@ impl Tool for BackupRestore {
             )));
         }
         let target = restore_target(ctx, &backup, input.new_database.as_ref()).await?;
-        ctx.backups().restore(&backup, &target).await?;
+        if let Err(e) = ctx.backups().restore(&backup, &target).await {
+            // A database made for this restore goes again: its name stays free.
+            if input.new_database.is_some()
+                && let Err(d) = ctx.databases().delete(&target).await
+            {
+                tracing::warn!(database = %target.name, error = %d, "removing a database a failed restore made");
+            }
+            return Err(e.into());
+        }
         Ok(BackupRestoreOutput {
             backup: backup.id.to_string(),
             database: target.name.to_string(),

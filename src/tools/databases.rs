@@ -399,6 +399,12 @@ impl Tool for DatabaseDelete {
                 db.name
             )));
         }
+        // Its schedule first (no backup starts from here on), then the database; its
+        // backups only once the database is gone.
+        if let Some(policy) = ctx.store().backup_policy_get(&db.id)? {
+            ctx.store().schedule_delete(&policy.schedule_id)?;
+        }
+        ctx.databases().delete(&db).await?;
         let mut deleted = 0;
         if input.delete_backups {
             for b in &backups {
@@ -406,10 +412,6 @@ impl Tool for DatabaseDelete {
                 deleted += 1;
             }
         }
-        if let Some(policy) = ctx.store().backup_policy_get(&db.id)? {
-            ctx.store().schedule_delete(&policy.schedule_id)?;
-        }
-        ctx.databases().delete(&db).await?;
         Ok(DatabaseDeleteOutput {
             deleted: db.name.to_string(),
             backups_kept: backups.len() - deleted,

@@ -44,63 +44,36 @@ const STDERR_KEEP: usize = 8 * 1024;
 impl DockerClient {
     /// Runs a command in a running container and waits for it to end.
     pub async fn exec(&self, container: &str, e: Exec<'_>) -> Result<ExecOutput, DockerError> {
-        let d = self.docker().await?;
-        let created = d
-            .create_exec(
-                container,
-                CreateExecOptions::<String> {
-                    cmd: Some(e.argv.to_vec()),
-                    env: Some(e.env.to_vec()),
-                    user: e.user.map(str::to_owned),
-                    attach_stdin: Some(e.stdin.is_some()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
+        let mut run = self
+            .start_exec(container, e.argv, e.env, e.user, e.stdin.is_some())
             .await?;
-        let started = d
-            .start_exec(
-                &created.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty: false,
-                    output_capacity: None,
-                }),
-            )
-            .await?;
-        let StartExecResults::Attached { mut output, mut input } = started else {
-            return Err(DockerError::Api("exec started detached".into()));
-        };
         if let Some(data) = e.stdin {
             let data = data.to_vec();
+            let mut input = std::mem::replace(&mut run.input, Box::pin(tokio::io::sink()));
             tokio::spawn(async move {
                 let _ = input.write_all(&data).await;
                 let _ = input.shutdown().await;
             });
-        } else {
-            drop(input);
         }
         let (mut stdout, mut stderr, mut truncated) = (Vec::new(), Vec::new(), false);
-        while let Some(chunk) = output.next().await {
+        while let Some(chunk) = run.output.next().await {
             match chunk? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                ExecChunk::Stdout(message) => {
                     let room = e.limit.saturating_sub(stdout.len());
                     if message.len() > room {
                         truncated = true;
                     }
                     stdout.extend_from_slice(&message[..message.len().min(room)]);
                 }
-                LogOutput::StdErr { message } => {
+                ExecChunk::Stderr(message) => {
                     stderr.extend_from_slice(&message);
                     if stderr.len() > 2 * STDERR_KEEP {
                         stderr.drain(..stderr.len() - STDERR_KEEP);
                     }
                 }
-                LogOutput::StdIn { .. } => {}
             }
         }
-        let code = d.inspect_exec(&created.id).await?.exit_code.unwrap_or(-1);
+        let code = self.exec_exit_code(run.id()).await?;
         let stderr = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_KEEP)..]).into_owned();
         Ok(ExecOutput {
             code,
@@ -140,6 +113,18 @@ impl DockerClient {
         argv: &[String],
         env: &[String],
     ) -> Result<ExecStream, DockerError> {
+        self.start_exec(container, argv, env, None, true).await
+    }
+
+    /// Creates and starts an exec, its output attached (and its input, when asked).
+    async fn start_exec(
+        &self,
+        container: &str,
+        argv: &[String],
+        env: &[String],
+        user: Option<&str>,
+        stdin: bool,
+    ) -> Result<ExecStream, DockerError> {
         let d = self.docker().await?;
         let created = d
             .create_exec(
@@ -147,7 +132,8 @@ impl DockerClient {
                 CreateExecOptions::<String> {
                     cmd: Some(argv.to_vec()),
                     env: Some(env.to_vec()),
-                    attach_stdin: Some(true),
+                    user: user.map(str::to_owned),
+                    attach_stdin: Some(stdin),
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
                     ..Default::default()

@@ -410,10 +410,22 @@ async fn a_stop_mid_backup_then_a_schedule_that_keeps_the_last_two() {
         let file = server.data_dir().join("backups").join(b["path"].as_str().unwrap());
         assert!(file.exists());
     }
-    let count_files = std::fs::read_dir(server.data_dir().join("backups/nightly"))
+    // On disk: exactly the files of the backups still listed (the two verified ones, and
+    // the one the stop interrupted if it got as far as verifying); pruned ones are gone.
+    let mut on_disk: Vec<String> = std::fs::read_dir(server.data_dir().join("backups/nightly"))
         .unwrap()
-        .count();
-    assert_eq!(count_files, 2, "pruned backups' files are gone");
+        .map(|e| format!("nightly/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] != "failed")
+        .map(|b| b["path"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "pruned backups' files are gone");
     let info = server.must("system_info", json!({})).await;
     assert_eq!(info["backup_problems"], json!([]), "{info}");
 

@@ -43,12 +43,30 @@ fn clean(line: &str) -> String {
     String::from_utf8_lossy(&strip_ansi_escapes::strip(text)).into_owned()
 }
 
+/// The exit code of a process ended by SIGKILL (the kernel's OOM killer sends it).
+const SIGKILL_EXIT: i64 = 137;
+/// How many times (100 ms apart) a SIGKILL exit is inspected again for Docker's OOM flag.
+const OOM_EVENT_POLLS: usize = 15;
+
 /// What Docker says of a container now: its end, its sockets when it runs, its last lines.
 async fn container_facts(d: &Deployer, container: &str) -> (Option<ContainerFacts>, Vec<String>) {
     let docker = d.docker();
-    let Ok(Some(state)) = docker.container_state(container).await else {
+    let Ok(Some(mut state)) = docker.container_state(container).await else {
         return (None, Vec::new());
     };
+    // Docker records `OOMKilled` from the runtime's OOM event, which under cgroup v2 can
+    // arrive after the exit it caused: a SIGKILL exit is asked again for a moment before
+    // it is taken as a plain kill.
+    for _ in 0..OOM_EVENT_POLLS {
+        if state.running || state.oom_killed || state.exit_code != Some(SIGKILL_EXIT) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match docker.container_state(container).await {
+            Ok(Some(again)) => state = again,
+            _ => break,
+        }
+    }
     let listening = if state.running {
         docker.listening(container).await.ok()
     } else {

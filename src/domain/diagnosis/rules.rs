@@ -189,16 +189,28 @@ fn start_failed(facts: &DeploymentFacts) -> Finding {
 
 fn out_of_memory(app: &str, facts: &DeploymentFacts) -> Option<Finding> {
     let c = facts.container.as_ref()?;
-    if !c.oom_killed {
+    let limit = facts.config.memory_mb;
+    // Docker misses some OOM kills under cgroup v2 (its flag comes from an event that can
+    // be lost): a SIGKILL that nobody sent — sh0 had not stopped it, the process ended by
+    // itself while the health gate waited — under a memory limit is the kernel's too.
+    let unflagged = !c.oom_killed
+        && c.exit_code == Some(137)
+        && limit.is_some()
+        && facts.health.as_ref().is_some_and(|h| h.container_exited);
+    if !c.oom_killed && !unflagged {
         return None;
     }
-    let limit = facts.config.memory_mb;
     let mut evidence = vec![fact(
         EvidenceSource::Container,
-        format!(
-            "OOMKilled: true, exit code {}",
-            c.exit_code.map_or("unknown".into(), |e| e.to_string())
-        ),
+        if unflagged {
+            "exit code 137: killed by SIGKILL while nothing was stopping it (Docker did not record OOMKilled)"
+                .to_owned()
+        } else {
+            format!(
+                "OOMKilled: true, exit code {}",
+                c.exit_code.map_or("unknown".into(), |e| e.to_string())
+            )
+        },
     )];
     evidence.push(fact(
         EvidenceSource::Settings,
@@ -221,6 +233,9 @@ fn out_of_memory(app: &str, facts: &DeploymentFacts) -> Option<Finding> {
     Some(Finding {
         cause: Cause::OutOfMemory,
         summary: match limit {
+            Some(mb) if unflagged => {
+                format!("the app most likely ran out of memory: it was killed (SIGKILL) under its {mb} MB limit")
+            }
             Some(mb) => format!("the app ran out of memory: the kernel killed it at its {mb} MB limit"),
             None => "the app ran out of memory: the kernel killed it".into(),
         },

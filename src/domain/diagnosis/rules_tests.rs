@@ -106,6 +106,31 @@ fn memory_health_and_crashes() {
     assert_eq!(d.findings[0].cause, Cause::OutOfMemory);
     assert_eq!(d.findings[0].fixes[0].arguments["memory_mb"], 256);
 
+    // Docker can miss the OOM flag; a SIGKILL nobody sent under a limit is still memory…
+    let mut f = base();
+    f.config.memory_mb = Some(16);
+    f.container = Some(ContainerFacts {
+        running: false,
+        exit_code: Some(137),
+        oom_killed: false,
+        restart_count: 0,
+        listening: None,
+    });
+    f.health.as_mut().unwrap().container_exited = true;
+    let d = analyze(&dep(), "web", DeploymentStatus::Failed, &f, None, Timestamp::now());
+    assert_eq!(d.findings[0].cause, Cause::OutOfMemory);
+    assert!(
+        d.findings[0].summary.contains("most likely"),
+        "{}",
+        d.findings[0].summary
+    );
+    // …but not without a limit, nor when the gate did not see it end by itself.
+    f.config.memory_mb = None;
+    assert_eq!(causes(&f, None)[0], Cause::Crashed);
+    f.config.memory_mb = Some(16);
+    f.health.as_mut().unwrap().container_exited = false;
+    assert_ne!(causes(&f, None)[0], Cause::OutOfMemory);
+
     let mut f = base();
     f.container.as_mut().unwrap().listening = Some(vec![listen("0.0.0.0", 8080)]);
     f.health.as_mut().unwrap().last = Some(HealthAnswer::Status { code: 500 });

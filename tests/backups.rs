@@ -2,7 +2,8 @@
 //! encryption to the `local` destination and to an S3-compatible server (moto), verified
 //! by restoring it into a throw-away server, restored over dropped data and into a new
 //! database; a flipped byte refused before anything is restored; a dump that fails
-//! recorded as failed with nothing stored; a stop during a backup.
+//! recorded as failed with nothing stored; a stop during a backup; Redis's snapshot
+//! loaded in place and still there after a restart.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use common::databases::{
-    DB_IMAGE_FLAGS, MARIADB_ITEMS, PG_ITEMS, container_of, database_and_app, items, require_db_images,
+    DB_IMAGE_FLAGS, MARIADB_ITEMS, PG_ITEMS, REDIS_ITEMS, container_of, database_and_app, items, require_db_images,
 };
 use common::{Server, free_port, python};
 
@@ -119,6 +120,67 @@ async fn postgres_backup_verify_drop_restore() {
     assert!(s >= 400);
     server.must("backup_delete", json!({"backup": id, "confirm": id})).await;
     assert!(!file.exists());
+}
+
+/// `redis-cli` in the database's container (its environment holds the password).
+fn redis(container: &str, words: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(["exec", container, "redis-cli", "--no-auth-warning"])
+        .args(words)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{words:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_snapshot_verify_flush_restore() {
+    let server = start().await;
+    let db = database_and_app(&server, "kv", "kvdb", "redis", "kv-web", REDIS_ITEMS).await;
+    for w in ["x", "y", "z"] {
+        items(&server, "kv-web", w).await;
+    }
+    let container = container_of(db["id"].as_str().unwrap());
+    redis(&container, &["SET", "plain", "1"]);
+    redis(&container, &["SET", "brief", "1", "EX", "3600"]);
+    let b = backup(&server, json!({"database": "kvdb"})).await;
+    assert_eq!(b["status"], "verified", "{b}");
+    // Keys without an expiry are counted (those with one may expire before the check).
+    assert_eq!(b["counts"], json!({"db0": 2}));
+    let id = b["id"].as_str().unwrap().to_owned();
+
+    // Everything goes; the restore brings back every key, its expiry with it.
+    assert_eq!(redis(&container, &["FLUSHALL"]), "OK");
+    assert_eq!(items(&server, "kv-web", "").await, "");
+    server
+        .must("backup_restore", json!({"backup": id, "confirm": "kvdb"}))
+        .await;
+    assert_eq!(items(&server, "kv-web", "").await, "x,y,z");
+    let ttl: i64 = redis(&container, &["TTL", "brief"]).parse().unwrap();
+    assert!(ttl > 0 && ttl <= 3600, "{ttl}");
+    // The received snapshot became the server's: none is left beside it.
+    exec(&container, &["test", "!", "-e", "/data/sh0-restore.rdb"]);
+
+    // The append-only file was rewritten from the restored data: a restart keeps it.
+    server.must("database_restart", json!({"database": "kvdb"})).await;
+    assert_eq!(items(&server, "kv-web", "").await, "x,y,z");
+    assert_eq!(redis(&container, &["DBSIZE"]), "3");
+
+    // Into a new database of the project.
+    server
+        .must(
+            "backup_restore",
+            json!({"backup": id, "new_database": "kv-copy", "confirm": "kv-copy"}),
+        )
+        .await;
+    let rows = server
+        .must("database_query", json!({"database": "kv-copy", "query": "SCARD items"}))
+        .await;
+    assert_eq!(rows["rows"], json!([["3"]]), "{rows}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,7 @@
 //! and the census (tables and row counts) that a restored copy must match. Argument
 //! vectors only; passwords in the exec's environment.
 
+use super::redis;
 use crate::domain::{Engine, ResourceName};
 
 /// A command to run in a database's container.
@@ -25,18 +26,20 @@ fn mysql_tools(engine: Engine) -> (&'static str, &'static str) {
 /// Whether sh0 can back up this engine yet.
 pub fn supported(engine: Engine) -> Result<(), String> {
     match engine {
-        Engine::Postgres | Engine::Mysql | Engine::Mariadb => Ok(()),
-        Engine::Redis | Engine::Mongo => Err(format!(
-            "backups of {engine} databases are not offered yet (PostgreSQL, MySQL and MariaDB are)"
+        Engine::Postgres | Engine::Mysql | Engine::Mariadb | Engine::Redis => Ok(()),
+        Engine::Mongo => Err(format!(
+            "backups of {engine} databases are not offered yet (PostgreSQL, MySQL, MariaDB and Redis are)"
         )),
     }
 }
 
 /// The dump, written to stdout. PostgreSQL's is plain SQL that drops what it recreates,
-/// so it restores over an existing database; MySQL's drops each table it recreates.
+/// so it restores over an existing database; MySQL's drops each table it recreates;
+/// Redis's is its RDB snapshot.
 pub fn dump(engine: Engine, name: &ResourceName, password: &str) -> Command {
     let n = name.as_str();
     match engine {
+        Engine::Redis => redis::dump(password),
         Engine::Postgres => Command {
             argv: argv(&[
                 "pg_dump",
@@ -67,10 +70,12 @@ pub fn dump(engine: Engine, name: &ResourceName, password: &str) -> Command {
 }
 
 /// The restore, reading the dump on stdin, all or nothing where the engine allows it
-/// (PostgreSQL: one transaction).
+/// (PostgreSQL: one transaction). Redis's only receives the snapshot: [`redis::load`]
+/// loads it once it is all there.
 pub fn restore(engine: Engine, name: &ResourceName, password: &str) -> Command {
     let n = name.as_str();
     match engine {
+        Engine::Redis => redis::receive(),
         Engine::Postgres => Command {
             argv: argv(&[
                 "psql",
@@ -95,10 +100,11 @@ pub fn restore(engine: Engine, name: &ResourceName, password: &str) -> Command {
 
 /// The list of tables with their exact row counts, one `name<TAB>count` per line.
 /// MySQL has no way to count every table in one statement without dynamic SQL, so its
-/// census is two steps: [`tables`], then [`count_tables`].
+/// census is two steps: [`tables`], then [`count_tables`]. Redis's is its keyspace.
 pub fn census(engine: Engine, name: &ResourceName, password: &str) -> Command {
     let n = name.as_str();
     match engine {
+        Engine::Redis => redis::census(password),
         Engine::Postgres => Command {
             argv: vec![
                 "psql".into(),

@@ -7,6 +7,7 @@
 mod crypt;
 mod engines;
 mod pipeline;
+mod redis;
 mod storage;
 
 pub use crypt::CryptError;
@@ -303,16 +304,9 @@ impl Backups {
         let key = self.data_key(&backup.id)?;
         pipeline::check_whole(&storage, backup, &key).await?;
         let password = self.inner.databases.password(target)?;
-        let cmd = engines::restore(target.engine, &target.name, password.expose());
-        pipeline::restore_into(
-            self,
-            &storage,
-            backup,
-            &key,
-            &self.inner.databases.container(target),
-            &cmd,
-        )
-        .await
+        let container = self.inner.databases.container(target);
+        let into = (container.as_str(), &target.name, password.expose());
+        pipeline::restore_database(self, &storage, backup, &key, into).await
     }
 
     /// Applies a database's retention policy to the backups its schedule made at its

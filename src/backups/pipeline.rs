@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::crypt::{Opener, Sealer, read_header};
 use super::engines::{self, Command};
+use super::redis;
 use super::{BackupError, Backups, Storage};
 use crate::docker::{ExecChunk, ServiceSpec};
 use crate::domain::backup::Counts;
@@ -324,6 +325,30 @@ pub(super) async fn restore_into(
     Ok(())
 }
 
+/// Restores a backup into the database `name` served by `container`: streams it in, then
+/// (Redis) checks and loads the received snapshot.
+pub(super) async fn restore_database(
+    backups: &Backups,
+    storage: &Storage,
+    backup: &Backup,
+    key: &[u8; 32],
+    (container, name, password): (&str, &ResourceName, &str),
+) -> Result<(), BackupError> {
+    let cmd = engines::restore(backup.engine, name, password);
+    let streamed = restore_into(backups, storage, backup, key, container, &cmd).await;
+    if backup.engine != Engine::Redis {
+        return streamed;
+    }
+    let docker = &backups.inner.docker;
+    match streamed {
+        Ok(()) => redis::load(docker, container, password).await,
+        Err(e) => {
+            redis::discard(docker, container).await;
+            Err(e)
+        }
+    }
+}
+
 /// Restores into a throw-away server of the backup's image (no network, no volume), then
 /// compares its census with the source's.
 async fn verify(
@@ -351,14 +376,14 @@ async fn verify(
         memory_bytes: None,
         nano_cpus: None,
         health: backup.engine.health_check(&backup.database_name),
-        files: Vec::new(),
+        files: crate::databases::engine_files(backup.engine, &password),
     };
     let docker = &backups.inner.docker;
     let result = async {
         docker.create_service(&spec).await?;
         dbs.wait_container_healthy(&name, backup.engine).await?;
-        let cmd = engines::restore(backup.engine, &backup.database_name, &password);
-        restore_into(backups, storage, backup, key, &name, &cmd).await?;
+        let into = (name.as_str(), &backup.database_name, password.as_str());
+        restore_database(backups, storage, backup, key, into).await?;
         let got = census(backups, &name, backup.engine, &backup.database_name, &password).await?;
         if &got != expected {
             return Err(BackupError::Failed(format!(
@@ -430,6 +455,7 @@ async fn census(
     let first = run(engines::census(engine, name, password)).await?;
     match engine {
         Engine::Postgres => parse(&first),
+        Engine::Redis => redis::keyspace(&first),
         _ => {
             let tables: Vec<String> = first.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
             match engines::count_tables(engine, name, password, &tables) {

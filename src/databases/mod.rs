@@ -89,6 +89,21 @@ pub struct Databases {
     images: DbImages,
 }
 
+/// Files an engine's container needs before its first start, as `(dir, name, content)`:
+/// Redis's configuration, which holds its password (never on a command line).
+pub fn engine_files(engine: Engine, password: &str) -> Vec<(String, String, Vec<u8>)> {
+    match engine {
+        Engine::Redis => vec![(
+            "/etc".to_owned(),
+            crate::domain::database::REDIS_CONFIG
+                .trim_start_matches("/etc/")
+                .to_owned(),
+            redis_config(password).into_bytes(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
 impl Databases {
     pub fn new(
         store: Arc<Store>,
@@ -172,16 +187,7 @@ impl Databases {
     async fn start_container(&self, db: &Database, project_name: &str, password: &str) -> Result<(), DbError> {
         let network = crate::docker::project_network(project_name, &self.instance);
         self.docker.ensure_network(&network, &self.instance).await?;
-        let files = match db.engine {
-            Engine::Redis => vec![(
-                "/etc".to_owned(),
-                crate::domain::database::REDIS_CONFIG
-                    .trim_start_matches("/etc/")
-                    .to_owned(),
-                redis_config(password).into_bytes(),
-            )],
-            _ => Vec::new(),
-        };
+        let files = engine_files(db.engine, password);
         let spec = ServiceSpec {
             name: db.container_name(&self.instance),
             image: db.image.clone(),

@@ -142,9 +142,13 @@ impl Engine {
 pub const REDIS_CONFIG: &str = "/etc/sh0-redis.conf";
 
 /// The Redis configuration sh0 writes: the password, persistence to `/data`, and every
-/// interface of the project network (the password protects it).
+/// interface of the project network (the password protects it). `DEBUG` is allowed from
+/// inside the container only: a restore loads its snapshot with it, apps never reach it.
 pub fn redis_config(password: &str) -> String {
-    format!("requirepass {password}\nappendonly yes\ndir /data\nbind * -::*\nprotected-mode no\nport 6379\n")
+    format!(
+        "requirepass {password}\nappendonly yes\ndir /data\nbind * -::*\nprotected-mode no\nport 6379\n\
+         enable-debug-command local\n"
+    )
 }
 
 fn url_encode(s: &str) -> String {

@@ -86,7 +86,8 @@ pub struct BackupView {
     pub reason: Option<String>,
     /// Bytes stored (compressed and encrypted).
     pub size_bytes: Option<u64>,
-    /// Tables (or keys) and their row counts in the source at dump time.
+    /// Tables and their row counts in the source at dump time (Redis: each logical
+    /// database and its keys without an expiry).
     pub counts: Option<std::collections::BTreeMap<String, u64>>,
     pub job: Option<String>,
     /// `manual` or `schedule`.

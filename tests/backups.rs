@@ -42,6 +42,49 @@ async fn backup(server: &Server, args: Value) -> Value {
     server.must("backup_create", args).await
 }
 
+/// Inserts rows into `busy`, each its own transaction, from one psql session, until
+/// stopped.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Writer {
+    fn start(container: &str) -> Self {
+        use std::io::Write;
+        use std::sync::atomic::Ordering;
+        let mut child = Command::new("docker")
+            .args([
+                "exec", "-i", container, "psql", "-q", "-U", "ledgerdb", "-d", "ledgerdb",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut input = child.stdin.take().unwrap();
+            let mut n = 0;
+            while !flag.load(Ordering::Relaxed) {
+                writeln!(input, "INSERT INTO busy VALUES ({n});").unwrap();
+                input.flush().unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(input);
+            assert!(child.wait().unwrap().success());
+            n
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_backup_verify_drop_restore() {
     let server = start().await;
@@ -49,10 +92,30 @@ async fn postgres_backup_verify_drop_restore() {
     for w in ["apple", "pear", "fig"] {
         items(&server, "ledger-web", w).await;
     }
+    // A writer commits a row every few milliseconds all through the backup: the census
+    // and the dump share one snapshot, so what it adds meanwhile never makes the backup
+    // look damaged.
+    let container = container_of(db["id"].as_str().unwrap());
+    exec(
+        &container,
+        &[
+            "psql",
+            "-U",
+            "ledgerdb",
+            "-d",
+            "ledgerdb",
+            "-c",
+            "CREATE TABLE busy (n int)",
+        ],
+    );
+    let writer = Writer::start(&container);
     let b = backup(&server, json!({"database": "ledgerdb"})).await;
+    let written = writer.stop();
+    assert!(written > 20, "the writer ran through the backup ({written} rows)");
     assert_eq!(b["status"], "verified", "{b}");
     assert_eq!(b["verified"], true);
-    assert_eq!(b["counts"], json!({"public.items": 3}));
+    assert_eq!(b["counts"]["public.items"], 3, "{b}");
+    assert!(b["counts"]["public.busy"].as_u64().unwrap() > 0, "{b}");
     assert!(b["size_bytes"].as_u64().unwrap() > 100);
     let id = b["id"].as_str().unwrap().to_owned();
 
@@ -63,7 +126,6 @@ async fn postgres_backup_verify_drop_restore() {
     assert!(!bytes.windows(4).any(|w| w == b"pear"));
 
     // Drop the data, restore, read it back through the app.
-    let container = container_of(db["id"].as_str().unwrap());
     exec(
         &container,
         &["psql", "-U", "ledgerdb", "-d", "ledgerdb", "-c", "DROP TABLE items"],

@@ -2,6 +2,8 @@
 //! and the census (tables and row counts) that a restored copy must match. Argument
 //! vectors only; passwords in the exec's environment.
 
+use super::BackupError;
+use super::mongo::{self, ToolsConfig};
 use super::redis;
 use crate::domain::{Engine, ResourceName};
 
@@ -23,23 +25,30 @@ fn mysql_tools(engine: Engine) -> (&'static str, &'static str) {
     }
 }
 
-/// Whether sh0 can back up this engine yet.
-pub fn supported(engine: Engine) -> Result<(), String> {
-    match engine {
-        Engine::Postgres | Engine::Mysql | Engine::Mariadb | Engine::Redis => Ok(()),
-        Engine::Mongo => Err(format!(
-            "backups of {engine} databases are not offered yet (PostgreSQL, MySQL, MariaDB and Redis are)"
-        )),
+/// What a dump or a restore authenticates with: the password (given in the exec's
+/// environment), and for MongoDB the tools' configuration file that holds it (its tools
+/// read no password from the environment).
+pub struct Auth<'a> {
+    pub password: &'a str,
+    pub mongo: Option<&'a ToolsConfig>,
+}
+
+impl Auth<'_> {
+    fn mongo(&self) -> Result<&ToolsConfig, BackupError> {
+        self.mongo
+            .ok_or_else(|| BackupError::Failed("MongoDB's tools need their configuration file".into()))
     }
 }
 
 /// The dump, written to stdout. PostgreSQL's is plain SQL that drops what it recreates,
 /// so it restores over an existing database; MySQL's drops each table it recreates;
-/// Redis's is its RDB snapshot.
-pub fn dump(engine: Engine, name: &ResourceName, password: &str) -> Command {
+/// Redis's is its RDB snapshot; MongoDB's its archive.
+pub fn dump(engine: Engine, name: &ResourceName, auth: &Auth<'_>) -> Result<Command, BackupError> {
     let n = name.as_str();
-    match engine {
+    let password = auth.password;
+    Ok(match engine {
         Engine::Redis => redis::dump(password),
+        Engine::Mongo => mongo::dump(name, auth.mongo()?),
         Engine::Postgres => Command {
             argv: argv(&[
                 "pg_dump",
@@ -66,16 +75,23 @@ pub fn dump(engine: Engine, name: &ResourceName, password: &str) -> Command {
             ]),
             env: vec![format!("MYSQL_PWD={password}")],
         },
-    }
+    })
 }
 
 /// The restore, reading the dump on stdin, all or nothing where the engine allows it
 /// (PostgreSQL: one transaction). Redis's only receives the snapshot: [`redis::load`]
-/// loads it once it is all there.
-pub fn restore(engine: Engine, name: &ResourceName, password: &str) -> Command {
+/// loads it once it is all there. `source` is the database the dump was made of.
+pub fn restore(
+    engine: Engine,
+    source: &ResourceName,
+    name: &ResourceName,
+    auth: &Auth<'_>,
+) -> Result<Command, BackupError> {
     let n = name.as_str();
-    match engine {
+    let password = auth.password;
+    Ok(match engine {
         Engine::Redis => redis::receive(),
+        Engine::Mongo => mongo::restore(source, name, auth.mongo()?),
         Engine::Postgres => Command {
             argv: argv(&[
                 "psql",
@@ -95,16 +111,18 @@ pub fn restore(engine: Engine, name: &ResourceName, password: &str) -> Command {
             argv: argv(&[mysql_tools(engine).0, "-uroot", n]),
             env: vec![format!("MYSQL_PWD={password}")],
         },
-    }
+    })
 }
 
 /// The list of tables with their exact row counts, one `name<TAB>count` per line.
 /// MySQL has no way to count every table in one statement without dynamic SQL, so its
-/// census is two steps: [`tables`], then [`count_tables`]. Redis's is its keyspace.
+/// census is two steps: [`tables`], then [`count_tables`]. Redis's is its keyspace;
+/// MongoDB's every collection's document count.
 pub fn census(engine: Engine, name: &ResourceName, password: &str) -> Command {
     let n = name.as_str();
     match engine {
         Engine::Redis => redis::census(password),
+        Engine::Mongo => mongo::census(name, password),
         Engine::Postgres => Command {
             argv: vec![
                 "psql".into(),
@@ -117,18 +135,20 @@ pub fn census(engine: Engine, name: &ResourceName, password: &str) -> Command {
                 "-d".into(),
                 n.into(),
                 "-c".into(),
-                "SELECT table_schema || '.' || table_name, \
-                 (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, \
-                 table_name), false, true, '')))[1]::text FROM information_schema.tables \
-                 WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' \
-                 ORDER BY 1"
-                    .into(),
+                POSTGRES_CENSUS.into(),
             ],
             env: Vec::new(),
         },
         _ => tables(engine, name, password),
     }
 }
+
+/// PostgreSQL: every table of the database's own schemas with its exact row count.
+pub const POSTGRES_CENSUS: &str = "SELECT table_schema || '.' || table_name, \
+     (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, \
+     table_name), false, true, '')))[1]::text FROM information_schema.tables \
+     WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE' \
+     ORDER BY 1";
 
 /// MySQL: the database's tables, one per line.
 fn tables(engine: Engine, name: &ResourceName, password: &str) -> Command {

@@ -6,8 +6,10 @@
 
 mod crypt;
 mod engines;
+mod mongo;
 mod pipeline;
 mod redis;
+mod snapshot;
 mod storage;
 
 pub use crypt::CryptError;
@@ -209,7 +211,6 @@ impl Backups {
         by: &Initiator,
         trigger: &str,
     ) -> Result<Backup, BackupError> {
-        engines::supported(db.engine).map_err(BackupError::Invalid)?;
         let storage = self.storage(destination)?;
         let id = BackupId::generate();
         let job = self.inner.jobs.begin(JobSpec {

@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 
 use super::crypt::{Opener, Sealer, read_header};
 use super::engines::{self, Command};
-use super::redis;
+use super::snapshot::Snapshot;
 use super::{BackupError, Backups, Storage};
+use super::{mongo, redis};
 use crate::docker::{ExecChunk, ServiceSpec};
 use crate::domain::backup::Counts;
 use crate::domain::{Backup, BackupStatus, Database, Engine, JobStatus, ResourceName};
@@ -33,11 +34,39 @@ pub(super) async fn run(
     let outcome = async {
         let password = backups.inner.databases.password(db)?;
         let container = backups.inner.databases.container(db);
+        let docker = &backups.inner.docker;
         job.log(format!("==> counting what {} holds", db.name));
-        let counts = census(backups, &container, db.engine, &db.name, password.expose()).await?;
+        // PostgreSQL counts and dumps one snapshot; the others count just before.
+        let mut snapshot = match db.engine {
+            Engine::Postgres => Some(Snapshot::open(docker, &container, &db.name).await?),
+            _ => None,
+        };
+        let counts = match snapshot.as_mut() {
+            Some(s) => parse_counts(&s.census().await?)?,
+            None => census(backups, &container, db.engine, &db.name, password.expose()).await?,
+        };
         job.log(format!("==> dumping to {} ({})", backup.destination, backup.path));
-        let dump = engines::dump(db.engine, &db.name, password.expose());
-        let size = dump_to(backups, &container, &dump, storage, backup, key, &sealed_key).await?;
+        let tools = tools_config(backups, &container, db.engine, password.expose()).await?;
+        let auth = engines::Auth {
+            password: password.expose(),
+            mongo: tools.as_ref(),
+        };
+        let dumped = match engines::dump(db.engine, &db.name, &auth) {
+            Ok(mut dump) => {
+                if let Some(s) = &snapshot {
+                    dump.argv.push(s.dump_arg());
+                }
+                dump_to(backups, &container, &dump, storage, backup, key, &sealed_key).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(t) = tools {
+            t.remove(docker, &container).await;
+        }
+        if let Some(s) = snapshot {
+            s.close().await;
+        }
+        let size = dumped?;
         store.backup_update(&backup.id, BackupStatus::Verifying, None, Some(size), Some(&counts))?;
         job.log(format!(
             "==> stored {size} bytes; verifying by restoring into a throw-away server"
@@ -325,6 +354,21 @@ pub(super) async fn restore_into(
     Ok(())
 }
 
+/// MongoDB's tools' configuration file, written for one dump or restore.
+async fn tools_config(
+    backups: &Backups,
+    container: &str,
+    engine: Engine,
+    password: &str,
+) -> Result<Option<mongo::ToolsConfig>, BackupError> {
+    if engine != Engine::Mongo {
+        return Ok(None);
+    }
+    Ok(Some(
+        mongo::ToolsConfig::write(&backups.inner.docker, container, password).await?,
+    ))
+}
+
 /// Restores a backup into the database `name` served by `container`: streams it in, then
 /// (Redis) checks and loads the received snapshot.
 pub(super) async fn restore_database(
@@ -334,8 +378,18 @@ pub(super) async fn restore_database(
     key: &[u8; 32],
     (container, name, password): (&str, &ResourceName, &str),
 ) -> Result<(), BackupError> {
-    let cmd = engines::restore(backup.engine, name, password);
-    let streamed = restore_into(backups, storage, backup, key, container, &cmd).await;
+    let tools = tools_config(backups, container, backup.engine, password).await?;
+    let auth = engines::Auth {
+        password,
+        mongo: tools.as_ref(),
+    };
+    let streamed = match engines::restore(backup.engine, &backup.database_name, name, &auth) {
+        Ok(cmd) => restore_into(backups, storage, backup, key, container, &cmd).await,
+        Err(e) => Err(e),
+    };
+    if let Some(t) = tools {
+        t.remove(&backups.inner.docker, container).await;
+    }
     if backup.engine != Engine::Redis {
         return streamed;
     }
@@ -437,31 +491,33 @@ async fn census(
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let parse = |text: &str| -> Result<Counts, BackupError> {
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let (t, n) = l
-                    .rsplit_once('\t')
-                    .ok_or_else(|| BackupError::Failed(format!("unexpected census line `{l}`")))?;
-                let n = n
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| BackupError::Failed(format!("unexpected count in `{l}`")))?;
-                Ok((t.to_owned(), n))
-            })
-            .collect()
-    };
     let first = run(engines::census(engine, name, password)).await?;
     match engine {
-        Engine::Postgres => parse(&first),
+        Engine::Postgres | Engine::Mongo => parse_counts(&first),
         Engine::Redis => redis::keyspace(&first),
         _ => {
             let tables: Vec<String> = first.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
             match engines::count_tables(engine, name, password, &tables) {
-                Some(cmd) => parse(&run(cmd).await?),
+                Some(cmd) => parse_counts(&run(cmd).await?),
                 None => Ok(Counts::new()),
             }
         }
     }
+}
+
+/// `name<TAB>count` lines.
+fn parse_counts(text: &str) -> Result<Counts, BackupError> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (t, n) = l
+                .rsplit_once('\t')
+                .ok_or_else(|| BackupError::Failed(format!("unexpected census line `{l}`")))?;
+            let n = n
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| BackupError::Failed(format!("unexpected count in `{l}`")))?;
+            Ok((t.to_owned(), n))
+        })
+        .collect()
 }

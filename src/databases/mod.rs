@@ -4,6 +4,7 @@
 //! leaves no row, container or volume behind, and says why.
 
 mod images;
+pub mod mongo;
 mod query;
 
 pub use images::DbImages;

@@ -1,15 +1,16 @@
 //! Read-only queries, enforced by the database itself: each engine gets a role of sh0's
 //! making that may only read (PostgreSQL's `pg_read_all_data`, a MySQL user with `SELECT`
-//! on the database, a Redis ACL user with `+@read -@dangerous`), and the query runs in a
+//! on the database, a Redis ACL user with `+@read -@dangerous`, a MongoDB user with the
+//! `read` role on the database), and the query runs in a
 //! read-only session with a time limit. sh0 never parses the query to decide whether it
 //! writes: the server refuses, and its message is the answer. The query text reaches the
-//! client tool on its standard input (SQL) or as separate arguments (Redis), never
-//! through a shell.
+//! client tool on its standard input (SQL), as separate arguments (Redis) or as an
+//! environment variable read as Extended JSON (MongoDB), never through a shell.
 
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-use super::{Databases, DbError};
+use super::{Databases, DbError, mongo};
 use crate::docker::Exec;
 use crate::domain::database::READER;
 use crate::domain::{Database, Engine};
@@ -75,9 +76,9 @@ pub(super) async fn create_reader(dbs: &Databases, db: &Database, password: &str
                 db.name
             ),
         ),
-        // Redis's ACL user is set before each query (ACLs live in memory); MongoDB's
-        // queries are not offered yet.
-        Engine::Redis | Engine::Mongo => return Ok(()),
+        // Redis's ACL user is set before each query (ACLs live in memory).
+        Engine::Redis => return Ok(()),
+        Engine::Mongo => return mongo::create_reader(&dbs.docker, &dbs.container(db), &db.name, password).await,
     };
     let out = dbs
         .docker
@@ -141,9 +142,13 @@ pub(super) async fn run(
             (cmd, vec![format!("REDISCLI_AUTH={}", password.expose())], None)
         }
         Engine::Mongo => {
-            return Err(DbError::Invalid(
-                "database_query does not support MongoDB yet; use database_credentials and a MongoDB client".into(),
-            ));
+            let extra = [
+                ("SH0_QUERY", text.to_owned()),
+                ("SH0_ROWS", limits.max_rows.to_string()),
+                ("SH0_MS", ms.to_string()),
+            ];
+            let (argv, env) = mongo::command(mongo::Script::Query, &db.name, password.expose(), &extra);
+            (argv, env, None)
         }
     };
     let container = dbs.container(db);
@@ -183,6 +188,14 @@ pub(super) async fn run(
             rows: stdout.lines().map(|l| vec![l.to_owned()]).collect(),
             truncated: false,
         },
+        Engine::Mongo => {
+            let (columns, rows) = mongo::rows(&stdout)?;
+            QueryResult {
+                columns,
+                rows,
+                truncated: false,
+            }
+        }
         _ => parse_batch(&stdout),
     };
     result.truncated |= out.truncated;
@@ -475,7 +488,14 @@ pub(super) async fn size(dbs: &Databases, db: &Database) -> Option<u64> {
              WHERE table_schema = DATABASE()"
         }
         Engine::Redis => "INFO memory",
-        Engine::Mongo => return None,
+        Engine::Mongo => {
+            let password = dbs.password(db).ok()?;
+            let cmd = mongo::command(mongo::Script::Size, &db.name, password.expose(), &[]);
+            let out = mongo::run(&dbs.docker, &dbs.container(db), cmd, Some(NOBODY), 4096)
+                .await
+                .ok()?;
+            return String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+        }
     };
     let limits = QueryLimits {
         max_rows: 200,

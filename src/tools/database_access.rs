@@ -66,7 +66,8 @@ pub struct DatabaseLinkOutput {
 pub struct DatabaseQueryInput {
     /// Database id or name.
     pub database: DatabaseRef,
-    /// The query: SQL for PostgreSQL, MySQL and MariaDB; a command line for Redis (`GET key`).
+    /// The query: SQL for PostgreSQL, MySQL and MariaDB; a command line for Redis (`GET key`);
+    /// a command document in Extended JSON for MongoDB (`{"find": "items", "filter": {}}`).
     /// It runs as sh0's read-only role: the database refuses anything that writes.
     #[schemars(length(min = 1, max = 65536))]
     pub query: String,

@@ -146,10 +146,15 @@ fn main() {
     let b = call(api, &token, "backup_create", r#"{"database":"bigdb"}"#);
     let id = b["id"].as_str().expect("a backup").to_owned();
     let (mut peak, mut stored) = (before, None);
+    let mut peak_dump = before;
     let verified = loop {
-        peak = peak.max(rss(pid).0);
+        let now = rss(pid).0;
+        peak = peak.max(now);
         let got = call(api, &token, "backup_get", &format!(r#"{{"backup":"{id}"}}"#));
         let status = got["status"].as_str().unwrap_or("").to_owned();
+        if status == "running" {
+            peak_dump = peak_dump.max(now);
+        }
         if stored.is_none() && status != "running" {
             stored = Some(t.elapsed());
         }
@@ -173,8 +178,10 @@ fn main() {
 
     let mb = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "backup: sh0 resident memory {:.1} MB before, {:.1} MB peak while backing up (high-water mark {:.1} MB)",
+        "backup: sh0 resident memory {:.1} MB before, {:.1} MB peak while dumping, {:.1} MB peak with the \
+         verification (high-water mark {:.1} MB)",
         mb(before),
+        mb(peak_dump),
         mb(peak),
         mb(hwm)
     );

@@ -40,6 +40,15 @@ impl Auth<'_> {
     }
 }
 
+/// What a dump file holds, for its name: SQL, a Redis snapshot, a MongoDB archive.
+pub fn dump_format(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres | Engine::Mysql | Engine::Mariadb => "sql",
+        Engine::Redis => "rdb",
+        Engine::Mongo => "archive",
+    }
+}
+
 /// The dump, written to stdout. PostgreSQL's is plain SQL that drops what it recreates,
 /// so it restores over an existing database; MySQL's drops each table it recreates;
 /// Redis's is its RDB snapshot; MongoDB's its archive.

@@ -211,6 +211,7 @@ impl Backups {
         by: &Initiator,
         trigger: &str,
     ) -> Result<Backup, BackupError> {
+        redis_restorable(db)?;
         let storage = self.storage(destination)?;
         let id = BackupId::generate();
         let job = self.inner.jobs.begin(JobSpec {
@@ -222,7 +223,7 @@ impl Backups {
         let key = crypt::data_key();
         let sealed_key = self.inner.master_key.seal(&key, &backup_key_context(&id));
         let backup = Backup {
-            path: format!("{}/{}.sql.gz.sh0", db.name, id),
+            path: format!("{}/{}.{}.gz.sh0", db.name, id, engines::dump_format(db.engine)),
             id,
             database_id: db.id.clone(),
             database_name: db.name.clone(),
@@ -301,6 +302,7 @@ impl Backups {
                 backup.id, backup.status
             )));
         }
+        redis_restorable(target)?;
         let storage = self.storage(&backup.destination)?;
         let key = self.data_key(&backup.id)?;
         pipeline::check_whole(&storage, backup, &key).await?;
@@ -416,6 +418,18 @@ impl Backups {
             Err(e) => tracing::warn!(error = %e, "listing verification servers"),
         }
     }
+}
+
+/// Redis before 7 has no `redis-cli --rdb -` nor `enable-debug-command`: sh0 neither
+/// backs it up nor restores into it, and says so before anything starts.
+fn redis_restorable(db: &Database) -> Result<(), BackupError> {
+    if db.engine == crate::domain::Engine::Redis && !crate::domain::database::redis_restorable(&db.version) {
+        return Err(BackupError::Invalid(format!(
+            "`{}` runs Redis {}: sh0 backs up and restores Redis 7 and later",
+            db.name, db.version
+        )));
+    }
+    Ok(())
 }
 
 /// A local destination is an existing directory outside the system's own folders (sh0

@@ -84,7 +84,28 @@ pub async fn load(docker: &DockerClient, container: &str, password: &str) -> Res
         discard(docker, container).await;
         return Err(BackupError::Failed(format!("the snapshot does not check: {e}")));
     }
-    run(docker, container, &plain(&["mv", "-f", INCOMING, SNAPSHOT])).await?;
+    // A server made before sh0 restored Redis refuses DEBUG: say so before its data moves.
+    let debug = run(
+        docker,
+        container,
+        &cli(password, &["CONFIG", "GET", "enable-debug-command"]),
+    )
+    .await;
+    if !debug
+        .as_deref()
+        .is_ok_and(|d| d.lines().any(|l| matches!(l.trim(), "local" | "yes")))
+    {
+        discard(docker, container).await;
+        return Err(BackupError::Failed(
+            "this Redis server was made before sh0 could restore into one in place: restore into a new database \
+             (new_database), which can"
+                .into(),
+        ));
+    }
+    if let Err(e) = run(docker, container, &plain(&["mv", "-f", INCOMING, SNAPSHOT])).await {
+        discard(docker, container).await;
+        return Err(e);
+    }
     let reloaded = run(docker, container, &cli(password, &["DEBUG", "RELOAD", "NOSAVE"])).await?;
     if reloaded.trim() != "OK" {
         return Err(BackupError::Failed(format!(

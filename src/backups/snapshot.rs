@@ -51,7 +51,11 @@ impl Snapshot {
             stderr: Vec::new(),
         };
         let out = s
-            .ask("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSELECT pg_export_snapshot();\n")
+            // A census stuck behind a lock would hold the snapshot for ever: it fails instead.
+            .ask(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\nSET LOCAL lock_timeout = '60s';\n\
+                 SELECT pg_export_snapshot();\n",
+            )
             .await?;
         let id = out.trim();
         // An id is hex digits and dashes: anything else is not what psql was asked.

@@ -99,7 +99,13 @@ impl Storage {
         &self,
         path: &str,
     ) -> Result<impl Stream<Item = Result<Bytes, StorageError>> + use<'_>, StorageError> {
-        let r = self.op.reader(path).await.map_err(self.io("reading"))?;
+        // Bounded reads: a backend may otherwise answer the whole object at once.
+        let r = self
+            .op
+            .reader_with(path)
+            .chunk(PART)
+            .await
+            .map_err(self.io("reading"))?;
         let s = r.into_bytes_stream(..).await.map_err(self.io("reading"))?;
         let name = self.name.clone();
         Ok(s.map(move |c| {

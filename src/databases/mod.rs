@@ -92,14 +92,14 @@ pub struct Databases {
 
 /// Files an engine's container needs before its first start, as `(dir, name, content)`:
 /// Redis's configuration, which holds its password (never on a command line).
-pub fn engine_files(engine: Engine, password: &str) -> Vec<(String, String, Vec<u8>)> {
+pub fn engine_files(engine: Engine, version: &str, password: &str) -> Vec<(String, String, Vec<u8>)> {
     match engine {
         Engine::Redis => vec![(
             "/etc".to_owned(),
             crate::domain::database::REDIS_CONFIG
                 .trim_start_matches("/etc/")
                 .to_owned(),
-            redis_config(password).into_bytes(),
+            redis_config(password, version).into_bytes(),
         )],
         _ => Vec::new(),
     }
@@ -188,7 +188,7 @@ impl Databases {
     async fn start_container(&self, db: &Database, project_name: &str, password: &str) -> Result<(), DbError> {
         let network = crate::docker::project_network(project_name, &self.instance);
         self.docker.ensure_network(&network, &self.instance).await?;
-        let files = engine_files(db.engine, password);
+        let files = engine_files(db.engine, &db.version, password);
         let spec = ServiceSpec {
             name: db.container_name(&self.instance),
             image: db.image.clone(),

@@ -30,15 +30,20 @@ print('ok');
 "#;
 
 /// Runs the user's command document, read as Extended JSON, with the server's own time
-/// limit and a first batch as large as the row limit; prints the reply as relaxed JSON.
+/// limit (never above sh0's) and a first batch as large as the row limit (`find` keeps no
+/// cursor open); prints the reply as relaxed JSON, on one line, last.
 const QUERY: &str = r#"
 const cmd = EJSON.parse(sh0Env.SH0_QUERY);
 if (cmd === null || typeof cmd !== 'object' || Array.isArray(cmd)) {
   throw new Error('a MongoDB query is a command document, such as {"find": "items", "filter": {}}');
 }
 const rows = Number(sh0Env.SH0_ROWS) + 1;
-if (!('maxTimeMS' in cmd)) { cmd.maxTimeMS = Number(sh0Env.SH0_MS); }
-if ('find' in cmd && !('batchSize' in cmd)) { cmd.batchSize = rows; }
+const limit = Number(sh0Env.SH0_MS);
+cmd.maxTimeMS = Math.min(Number(cmd.maxTimeMS) || limit, limit);
+if ('find' in cmd) {
+  if (!('batchSize' in cmd)) { cmd.batchSize = rows; }
+  cmd.singleBatch = true;
+}
 if ('aggregate' in cmd && (cmd.cursor === undefined || Object.keys(cmd.cursor).length === 0)) { cmd.cursor = { batchSize: rows }; }
 print(EJSON.stringify(sh0Db.runCommand(cmd), { relaxed: true }));
 "#;
@@ -82,7 +87,19 @@ impl Script {
     fn as_reader(self) -> bool {
         self == Self::Query
     }
+
+    /// Who runs the script in the container: queries and the size read run as nobody
+    /// (the others make users or serve backups, as the image's user).
+    pub fn user(self) -> Option<&'static str> {
+        match self {
+            Self::Query | Self::Size => Some(NOBODY),
+            Self::CreateReader | Self::Census => None,
+        }
+    }
 }
+
+/// The user (uid:gid) the client tools of queries run as inside a container.
+pub const NOBODY: &str = "65534:65534";
 
 /// The argument vector and environment of a script for database `name`; `extra` adds
 /// variables (`SH0_QUERY`, limits).
@@ -105,21 +122,26 @@ pub fn command(
         format!("SH0_DB={name}"),
         format!("SH0_AS={}", if script.as_reader() { "reader" } else { "root" }),
         format!("SH0_READER={READER}"),
-        // mongosh keeps a log and history under $HOME: somewhere any user may write.
-        "HOME=/tmp".to_owned(),
+        // mongosh keeps a log and history under $HOME: one per user, or a home made by
+        // root first would be unwritable by nobody (and mongosh says so on stdout).
+        format!(
+            "HOME=/tmp/sh0-mongosh-{}",
+            if script.user().is_some() { "nobody" } else { "root" }
+        ),
     ];
     env.extend(extra.iter().map(|(k, v)| format!("{k}={v}")));
     (argv, env)
 }
 
-/// Runs a script in `container` (as `user`, or the image's).
+/// Runs a script's command in `container` as the script's user.
 pub async fn run(
     docker: &DockerClient,
     container: &str,
+    script: Script,
     (argv, env): (Vec<String>, Vec<String>),
-    user: Option<&str>,
     limit: usize,
 ) -> Result<ExecOutput, DbError> {
+    let user = script.user();
     Ok(docker
         .exec(
             container,
@@ -145,15 +167,9 @@ pub async fn create_reader(
 ) -> Result<(), DbError> {
     let mut last = String::new();
     for _ in 0..READER_ATTEMPTS {
-        let out = run(
-            docker,
-            container,
-            command(Script::CreateReader, name, password, &[]),
-            None,
-            4096,
-        )
-        .await?;
-        if out.ok() && String::from_utf8_lossy(&out.stdout).trim() == "ok" {
+        let cmd = command(Script::CreateReader, name, password, &[]);
+        let out = run(docker, container, Script::CreateReader, cmd, 4096).await?;
+        if out.ok() && last_line(&String::from_utf8_lossy(&out.stdout)) == "ok" {
             return Ok(());
         }
         last = out.stderr.trim().to_owned();
@@ -166,10 +182,50 @@ pub async fn create_reader(
 
 const READER_ATTEMPTS: usize = 15;
 
+/// Waits until the server in `container` answers root with its password: the official
+/// image's first start answers its health check before its real server runs.
+pub async fn wait_ready(
+    docker: &DockerClient,
+    container: &str,
+    name: &ResourceName,
+    password: &str,
+) -> Result<(), DbError> {
+    let mut last = String::new();
+    for _ in 0..READER_ATTEMPTS {
+        let out = run(
+            docker,
+            container,
+            Script::Size,
+            command(Script::Size, name, password, &[]),
+            4096,
+        )
+        .await?;
+        if out.ok() && last_line(&String::from_utf8_lossy(&out.stdout)).parse::<f64>().is_ok() {
+            return Ok(());
+        }
+        last = out.stderr.trim().to_owned();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Err(DbError::Failed(format!(
+        "the MongoDB server does not accept sh0's login: {last}"
+    )))
+}
+
+/// The last non-empty line of a script's output: what it printed (mongosh may print
+/// warnings before it).
+pub fn last_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
 /// The rows of a command's reply: the documents of its first batch, each as one JSON
 /// column, or the reply itself when it has no cursor.
-pub fn rows(reply: &str) -> Result<(Vec<String>, Vec<Vec<String>>), DbError> {
-    let value: serde_json::Value = serde_json::from_str(reply.trim())
+pub fn rows(stdout: &str) -> Result<(Vec<String>, Vec<Vec<String>>), DbError> {
+    let value: serde_json::Value = serde_json::from_str(last_line(stdout))
         .map_err(|e| DbError::Failed(format!("MongoDB's reply is not JSON ({e})")))?;
     match value.pointer("/cursor/firstBatch").and_then(|b| b.as_array()) {
         Some(docs) => Ok((
@@ -212,7 +268,7 @@ mod tests {
         assert_eq!(cols, ["document"]);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0][0], r#"{"_id":1,"v":"a"}"#);
-        let (cols, rows) = rows_of(r#"{"n":3,"ok":1}"#);
+        let (cols, rows) = rows_of("Warning: Could not access file: EACCES\n{\"n\":3,\"ok\":1}\n");
         assert_eq!(cols, ["reply"]);
         assert_eq!(rows, [[r#"{"n":3,"ok":1}"#]]);
         assert!(super::rows("not json").is_err());

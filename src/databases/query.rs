@@ -10,7 +10,8 @@
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-use super::{Databases, DbError, mongo};
+use super::mongo::{self, NOBODY};
+use super::{Databases, DbError};
 use crate::docker::Exec;
 use crate::domain::database::READER;
 use crate::domain::{Database, Engine};
@@ -205,9 +206,6 @@ pub(super) async fn run(
     }
     Ok(result)
 }
-
-/// The user the client tools of a query run as inside the container.
-const NOBODY: &str = "65534:65534";
 
 /// PostgreSQL: the query runs inside `query_to_xml`, as one statement executed by the
 /// server in read-only mode, in a read-only transaction that sh0 opens and always rolls
@@ -491,10 +489,14 @@ pub(super) async fn size(dbs: &Databases, db: &Database) -> Option<u64> {
         Engine::Mongo => {
             let password = dbs.password(db).ok()?;
             let cmd = mongo::command(mongo::Script::Size, &db.name, password.expose(), &[]);
-            let out = mongo::run(&dbs.docker, &dbs.container(db), cmd, Some(NOBODY), 4096)
+            let size = mongo::Script::Size;
+            let out = mongo::run(&dbs.docker, &dbs.container(db), size, cmd, 4096)
                 .await
                 .ok()?;
-            return String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+            return mongo::last_line(&String::from_utf8_lossy(&out.stdout))
+                .parse::<f64>()
+                .ok()
+                .map(|b| b as u64);
         }
     };
     let limits = QueryLimits {

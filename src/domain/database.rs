@@ -142,13 +142,26 @@ impl Engine {
 pub const REDIS_CONFIG: &str = "/etc/sh0-redis.conf";
 
 /// The Redis configuration sh0 writes: the password, persistence to `/data`, and every
-/// interface of the project network (the password protects it). `DEBUG` is allowed from
-/// inside the container only: a restore loads its snapshot with it, apps never reach it.
-pub fn redis_config(password: &str) -> String {
-    format!(
-        "requirepass {password}\nappendonly yes\ndir /data\nbind * -::*\nprotected-mode no\nport 6379\n\
-         enable-debug-command local\n"
-    )
+/// interface of the project network (the password protects it). From Redis 7, `DEBUG` is
+/// allowed from inside the container only: a restore loads its snapshot with it, apps
+/// never reach it (older servers refuse the setting, and sh0 restores only into 7+).
+pub fn redis_config(password: &str, version: &str) -> String {
+    let debug = if redis_restorable(version) {
+        "enable-debug-command local\n"
+    } else {
+        ""
+    };
+    format!("requirepass {password}\nappendonly yes\ndir /data\nbind * -::*\nprotected-mode no\nport 6379\n{debug}")
+}
+
+/// Whether sh0 backs up and restores this Redis version: 7 and later (`redis-cli --rdb -`,
+/// `enable-debug-command`). A version that is not a number (`latest`) is taken as current.
+pub fn redis_restorable(version: &str) -> bool {
+    version
+        .split(['.', '-'])
+        .next()
+        .and_then(|major| major.parse::<u32>().ok())
+        .is_none_or(|major| major >= 7)
 }
 
 fn url_encode(s: &str) -> String {
@@ -253,6 +266,18 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_7_and_later_restore_in_place() {
+        for v in ["7", "7.2", "8", "latest", "alpine"] {
+            assert!(redis_restorable(v), "{v}");
+            assert!(redis_config("pw", v).contains("enable-debug-command local"), "{v}");
+        }
+        for v in ["6", "6.2", "5-alpine"] {
+            assert!(!redis_restorable(v), "{v}");
+            assert!(!redis_config("pw", v).contains("enable-debug-command"), "{v}");
+        }
+    }
 
     #[test]
     fn urls_encode_the_password_and_name_the_database() {

@@ -161,20 +161,14 @@ pub const POSTGRES_CENSUS: &str = "SELECT table_schema || '.' || table_name, \
 
 /// MySQL: the database's tables, one per line.
 fn tables(engine: Engine, name: &ResourceName, password: &str) -> Command {
-    Command {
-        argv: vec![
-            mysql_tools(engine).0.into(),
-            "-uroot".into(),
-            "-N".into(),
-            "-B".into(),
-            name.as_str().into(),
-            "-e".into(),
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
-             AND table_type = 'BASE TABLE' ORDER BY 1"
-                .into(),
-        ],
-        env: vec![format!("MYSQL_PWD={password}")],
-    }
+    mysql_query(
+        engine,
+        name,
+        password,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() \
+         AND table_type = 'BASE TABLE' ORDER BY 1"
+            .into(),
+    )
 }
 
 /// MySQL: exact counts of `tables` in one statement (names quoted as identifiers).
@@ -189,7 +183,12 @@ pub fn count_tables(engine: Engine, name: &ResourceName, password: &str, tables:
         .map(|t| format!("SELECT {}, COUNT(*) FROM {}", literal(t), ident(t)))
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    Some(Command {
+    Some(mysql_query(engine, name, password, sql))
+}
+
+/// MySQL: one statement as root in the database, its rows tab-separated without a header.
+fn mysql_query(engine: Engine, name: &ResourceName, password: &str, sql: String) -> Command {
+    Command {
         argv: vec![
             mysql_tools(engine).0.into(),
             "-uroot".into(),
@@ -200,5 +199,5 @@ pub fn count_tables(engine: Engine, name: &ResourceName, password: &str, tables:
             sql,
         ],
         env: vec![format!("MYSQL_PWD={password}")],
-    })
+    }
 }

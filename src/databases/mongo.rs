@@ -156,59 +156,60 @@ pub async fn run(
         .await?)
 }
 
-/// Makes the reader in a new database. The official image answers its health check
-/// while its first-start initialisation still runs (a server without authentication that
-/// it then restarts), so a failure is tried again for a while.
+/// Makes the reader in a new database.
 pub async fn create_reader(
     docker: &DockerClient,
     container: &str,
     name: &ResourceName,
     password: &str,
 ) -> Result<(), DbError> {
-    let mut last = String::new();
-    for _ in 0..READER_ATTEMPTS {
-        let cmd = command(Script::CreateReader, name, password, &[]);
-        let out = run(docker, container, Script::CreateReader, cmd, 4096).await?;
-        if out.ok() && last_line(&String::from_utf8_lossy(&out.stdout)) == "ok" {
-            return Ok(());
-        }
-        last = out.stderr.trim().to_owned();
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    Err(DbError::Failed(format!(
-        "making sh0's read-only MongoDB user failed: {last}"
-    )))
+    until_ok(docker, container, Script::CreateReader, (name, password), |said| {
+        said == "ok"
+    })
+    .await
+    .map_err(|why| DbError::Failed(format!("making sh0's read-only MongoDB user failed: {why}")))
 }
 
-const READER_ATTEMPTS: usize = 15;
-
-/// Waits until the server in `container` answers root with its password: the official
-/// image's first start answers its health check before its real server runs.
+/// Waits until the server in `container` answers root with its password.
 pub async fn wait_ready(
     docker: &DockerClient,
     container: &str,
     name: &ResourceName,
     password: &str,
 ) -> Result<(), DbError> {
+    until_ok(docker, container, Script::Size, (name, password), |said| {
+        said.parse::<f64>().is_ok()
+    })
+    .await
+    .map_err(|why| DbError::Failed(format!("the MongoDB server does not accept sh0's login: {why}")))
+}
+
+/// How many times (a second apart) [`until_ok`] runs its script.
+const ATTEMPTS: usize = 15;
+
+/// Runs `script` until it succeeds and its last line is `accepted`, or gives its last
+/// error. The official image answers its health check while its first-start
+/// initialisation still runs (a server without authentication that it then restarts), so
+/// sh0's first scripts on a new server are tried again for a while.
+async fn until_ok(
+    docker: &DockerClient,
+    container: &str,
+    script: Script,
+    (name, password): (&ResourceName, &str),
+    accepted: impl Fn(&str) -> bool,
+) -> Result<(), String> {
     let mut last = String::new();
-    for _ in 0..READER_ATTEMPTS {
-        let out = run(
-            docker,
-            container,
-            Script::Size,
-            command(Script::Size, name, password, &[]),
-            4096,
-        )
-        .await?;
-        if out.ok() && last_line(&String::from_utf8_lossy(&out.stdout)).parse::<f64>().is_ok() {
+    for _ in 0..ATTEMPTS {
+        let out = run(docker, container, script, command(script, name, password, &[]), 4096)
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.ok() && accepted(last_line(&String::from_utf8_lossy(&out.stdout))) {
             return Ok(());
         }
         last = out.stderr.trim().to_owned();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    Err(DbError::Failed(format!(
-        "the MongoDB server does not accept sh0's login: {last}"
-    )))
+    Err(last)
 }
 
 /// The last non-empty line of a script's output: what it printed (mongosh may print

@@ -255,14 +255,17 @@ async fn main() -> anyhow::Result<()> {
 /// that log whole messages below a level are held above it whatever `SH0_LOG` asks for:
 /// the MCP library (tool arguments, secrets among them) at `warn`, the Docker client
 /// (request bodies: containers' environments, database passwords) and the model client
-/// (requests) at `info`.
+/// (requests) at `info`. Colours only on a terminal, and never with `NO_COLOR` set: a log
+/// file or a journal gets plain text.
 fn init_tracing() {
     const HELD: &str = "rmcp=warn,bollard=info,async_openai=info";
     let user = std::env::var("SH0_LOG").unwrap_or_else(|_| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{user},{HELD}"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{HELD}")));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
 }

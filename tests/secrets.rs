@@ -85,6 +85,8 @@ async fn secrets_never_appear_in_plaintext() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("sh0.db"))
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
+    assert!(log.contains("INFO"), "the server logged");
+    assert!(!log.contains('\x1b'), "no colour codes in a log that is not a terminal");
     files.push(("server log".into(), log.clone().into_bytes()));
     assert!(files.len() >= 2);
     for (name, bytes) in &files {

@@ -36,6 +36,13 @@ fn checked_in_contracts_are_current() {
     );
 }
 
+/// CLI starts compile no validator; `sh0 serve` compiles them all at start. Every input
+/// schema must compile (this panics naming the tool if one does not).
+#[test]
+fn every_input_schema_compiles_to_a_validator() {
+    sh0::tools::registry().compile_all();
+}
+
 #[test]
 fn every_routed_tool_is_in_the_openapi_document() {
     let registry = sh0::tools::registry();

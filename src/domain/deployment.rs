@@ -76,6 +76,8 @@ pub enum Trigger {
     Hook,
     /// `git push` to sh0.
     GitPush,
+    /// The dashboard.
+    Dashboard,
 }
 
 /// A deployment as tools return it.

@@ -31,6 +31,8 @@ pub enum Adapter {
     Hook,
     /// `git push` to sh0 (smart HTTP).
     Git,
+    /// The dashboard in a browser (REST with a session, labelled by the page).
+    Dashboard,
 }
 
 impl Adapter {
@@ -44,6 +46,7 @@ impl Adapter {
             Self::System => "system",
             Self::Hook => "hook",
             Self::Git => "git",
+            Self::Dashboard => "dashboard",
         }
     }
 
@@ -55,6 +58,7 @@ impl Adapter {
             "mcp" => Some(Self::Mcp),
             "chat" => Some(Self::Chat),
             "rest" => Some(Self::Rest),
+            "dashboard" => Some(Self::Dashboard),
             _ => None,
         }
     }

@@ -66,6 +66,14 @@ impl Registry {
         Self { tools: map }
     }
 
+    /// Compiles every input validator now (a server does at start: a bad schema fails
+    /// there, and no first call pays for it). A CLI start compiles none.
+    pub fn compile_all(&self) {
+        for d in self.tools.values() {
+            d.compile();
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&ToolDescriptor> {
         self.tools.get(name)
     }

@@ -33,7 +33,10 @@ pub struct ToolDescriptor {
     cli: [String; 2],
     input_schema: Value,
     output_schema: Value,
-    validator: jsonschema::Validator,
+    /// Compiled on first use: a CLI command validates one tool's input (on the server), and
+    /// compiling all of them (their patterns are regexes) was most of every CLI start.
+    /// `sh0 serve` compiles them all at start (`compile`), so a bad schema fails there.
+    validator: std::sync::OnceLock<jsonschema::Validator>,
 }
 
 impl ToolDescriptor {
@@ -69,8 +72,6 @@ impl ToolDescriptor {
             "{}: output must be an object",
             meta.name
         );
-        let validator = jsonschema::draft202012::new(&input_schema)
-            .unwrap_or_else(|e| panic!("{}: invalid input schema: {e}", meta.name));
         let cli = match tool.cli() {
             Some([group, verb]) => [group.to_owned(), verb.to_owned()],
             None => {
@@ -84,8 +85,16 @@ impl ToolDescriptor {
             cli,
             input_schema,
             output_schema,
-            validator,
+            validator: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The input validator, compiled now if it was not yet.
+    pub fn compile(&self) -> &jsonschema::Validator {
+        self.validator.get_or_init(|| {
+            jsonschema::draft202012::new(&self.input_schema)
+                .unwrap_or_else(|e| panic!("{}: invalid input schema: {e}", self.meta.name))
+        })
     }
 
     /// The CLI path: `[group, verb]`.
@@ -137,7 +146,7 @@ impl ToolDescriptor {
 
     pub fn validate(&self, args: &Value) -> Result<(), String> {
         let errors: Vec<String> = self
-            .validator
+            .compile()
             .iter_errors(args)
             .take(5)
             .map(|e| {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_cli;
 mod bootstrap;
+mod dashboard;
 mod guard;
 pub mod listener;
 
@@ -212,6 +213,7 @@ pub fn app(dispatcher: Dispatcher, proxy_secret: ProxySecret) -> Router {
     rest::router(dispatcher)
         .merge(mcp)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(dashboard::router())
         .layer(middleware::from_fn_with_state(guard, guard::check))
 }
 
@@ -292,7 +294,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     tasks.push(tokio::spawn(sweep_uploads(services.clone(), shutdown.clone())));
     tasks.push(tokio::spawn(services.deployer.clone().watch(shutdown.clone())));
-    let dispatcher = Dispatcher::new(Arc::new(crate::tools::registry()), services.clone());
+    let registry = crate::tools::registry();
+    registry.compile_all();
+    let dispatcher = Dispatcher::new(Arc::new(registry), services.clone());
     tasks.push(tokio::spawn(dispatcher.clone().run_schedules(shutdown.clone())));
     tasks.push(tokio::spawn(dispatcher.clone().run_maintenance(shutdown.clone())));
     let listener = tokio::net::TcpListener::bind(opts.listen)

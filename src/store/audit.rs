@@ -30,7 +30,7 @@ pub struct AuditRecord {
     /// Who called: `key:<id>` for an API key; users appear as `user:<id>/…` (a session
     /// or a schedule of theirs); sh0 itself as `system:<task>`.
     pub principal: String,
-    /// Which adapter the call came through: `rest`, `mcp`, `cli`, `chat`, `schedule`, `system`.
+    /// Which adapter the call came through: `rest`, `dashboard`, `mcp`, `cli`, `chat`, `schedule`, `system`, `hook`, `git`.
     pub adapter: String,
     pub tool: String,
     /// The arguments, with secret values replaced by `[redacted]`.

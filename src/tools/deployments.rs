@@ -28,6 +28,7 @@ pub(crate) fn trigger_of(adapter: Adapter) -> Trigger {
         Adapter::System => Trigger::System,
         Adapter::Hook => Trigger::Hook,
         Adapter::Git => Trigger::GitPush,
+        Adapter::Dashboard => Trigger::Dashboard,
     }
 }
 
@@ -193,7 +194,10 @@ impl Tool for AppDeploy {
         // A client may say how a person started it (`sh0 push`); what sh0 starts on its own
         // (rollbacks, restarts, schedules, maintenance) is never claimed by a caller.
         let trigger = match input.triggered_by {
-            Some(t @ (Trigger::CliPush | Trigger::Cli | Trigger::Api | Trigger::Mcp | Trigger::Chat)) => t,
+            Some(
+                t
+                @ (Trigger::CliPush | Trigger::Cli | Trigger::Api | Trigger::Mcp | Trigger::Chat | Trigger::Dashboard),
+            ) => t,
             Some(t) => {
                 return Err(ToolError::invalid(format!(
                     "triggered_by: `{}` is set by sh0 itself, not by a caller",

@@ -173,13 +173,17 @@ pub fn router(dispatcher: Dispatcher) -> Router {
             }
         }
     }
+    // Unknown API paths answer in the API's envelope; every other path is the dashboard's
+    // (the composition root adds it).
     router
-        .fallback(|| async {
-            error_response(&ToolError::not_found(
-                "no such route; the API is described at /api/v1/openapi.json",
-            ))
-        })
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(dispatcher)
+}
+
+async fn api_not_found() -> Response {
+    error_response(&ToolError::not_found(
+        "no such route; the API is described at /api/v1/openapi.json",
+    ))
 }
 
 /// `POST /api/v1/hooks/{hook}`: a deploy hook's delivery. The body is not read (a forge's

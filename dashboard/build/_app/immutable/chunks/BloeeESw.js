@@ -1,0 +1,1 @@
+import{A as s,I as t,y as i}from"./D5IIdt6m.js";import{B as y}from"./C8nR_g-G.js";const c=Symbol("NaN");function h(r,e,n){s&&t();var o=new y(r);i(()=>{var a=e();a!==a&&(a=c),o.ensure(a,n)})}export{h as k};

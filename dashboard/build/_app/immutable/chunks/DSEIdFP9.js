@@ -1,0 +1,1 @@
+import{t as l}from"./B1D2DcCs.js";import{L as e,A as a}from"./D5IIdt6m.js";function u(s,c,r,p,A,f){var i=s[e];if(a||i!==r||i===void 0){var t=l(r);(!a||t!==s.getAttribute("class"))&&(t==null?s.removeAttribute("class"):s.className=t),s[e]=r}return f}export{u as s};

@@ -1,0 +1,1 @@
+import{at as t,u,O as e,R as c}from"./D5IIdt6m.js";function f(n){e===null&&t(),u(()=>{const o=c(n);if(typeof o=="function")return o})}function s(n){e===null&&t(),f(()=>()=>c(n))}export{f as a,s as o};

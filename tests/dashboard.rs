@@ -1,0 +1,107 @@
+//! The dashboard in a real browser: Debian's Chromium, driven by playwright-core
+//! (`dashboard/e2e/run.mjs`), against a real `sh0 serve` with real Docker. The script does
+//! what a person does — set up the owner, sign out and in with TOTP, create projects from
+//! the command palette, deploy an archive and watch the live build reach "running", open
+//! the app, set a variable and see the redeploy, attach a domain, make a read-only key,
+//! invite a developer limited to one project and a viewer, try a cross-site request and a
+//! cross-site WebSocket, run axe-core over every page in both themes, render every page in
+//! each language, delete the app by typing its name, verify the audit chain — and this
+//! test then checks from the server's side what the browser could not see.
+//!
+//! Needs `SH0_NODE` (a Node to run the script; `.ci/test` sets it), the dashboard's
+//! `node_modules` (`.ci/test` runs `npm ci`) and Chromium (`SH0_CHROMIUM`, default
+//! `/usr/bin/chromium`). Under `CI=true` a missing one fails the test; it never skips.
+
+mod common;
+
+use common::docker::{require_docker, targz, web_context};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+
+fn needed(var: &str, default: Option<&str>) -> Option<String> {
+    match std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or(default.map(str::to_owned))
+    {
+        Some(p) if Path::new(&p).exists() => Some(p),
+        other if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} ({other:?}) is not usable: run the tests with `bash .ci/test`, which installs it")
+        }
+        _ => {
+            eprintln!("skipping: {var} is not set (run `bash .ci/test`)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
+    let dashboard = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard");
+    let (Some(node), Some(chromium)) = (
+        needed("SH0_NODE", None),
+        needed("SH0_CHROMIUM", Some("/usr/bin/chromium")),
+    ) else {
+        return;
+    };
+    assert!(
+        dashboard.join("node_modules/playwright-core").exists(),
+        "dashboard/node_modules is missing: run `npm ci` in dashboard/ (bash .ci/test does)"
+    );
+    require_docker();
+    let server = common::Server::start();
+    let port = server.url.rsplit(':').next().unwrap();
+    let body = "hello from the dashboard test";
+    let archive = server.dir.path().join("web.tar.gz");
+    std::fs::write(&archive, targz(&web_context(body))).unwrap();
+    let shots = std::env::var("SH0_SCREENSHOTS").unwrap_or_default();
+
+    let out = Command::new(&node)
+        .arg(dashboard.join("e2e/run.mjs"))
+        .current_dir(&dashboard)
+        .env("SH0_URL", format!("http://localhost:{port}"))
+        .env("SH0_BOOTSTRAP", &server.token)
+        .env("SH0_ARCHIVE", &archive)
+        .env("SH0_APP_BODY", body)
+        .env("SH0_CHROMIUM", &chromium)
+        .env("SH0_SCREENSHOTS", shots)
+        .output()
+        .expect("run the browser test");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stderr}");
+    let summary: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no summary from the browser test:\n{stdout}\n{stderr}"));
+    assert!(
+        summary["ok"] == true && out.status.success(),
+        "the browser test failed: {}\nsteps done: {}\nserver log (tail):\n{}",
+        summary["error"].as_str().unwrap_or("?"),
+        summary["steps"],
+        server.log().lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+    println!("summary: {}", serde_json::to_string_pretty(&summary).unwrap());
+
+    // What the browser could not see: the cross-site POST changed nothing.
+    let projects = server.must("project_list", json!({})).await;
+    let names: Vec<&str> = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["demo", "other"], "a cross-site request created something");
+    // The app is gone, the chain is intact, and the calls were recorded as the dashboard's.
+    let apps = server.must("app_list", json!({})).await;
+    assert_eq!(apps["apps"].as_array().unwrap().len(), 0);
+    let verdict = server.must("audit_verify", json!({})).await;
+    assert!(verdict["first_broken_seq"].is_null(), "{verdict}");
+    let records = server.must("audit_list", json!({"tool": "app_delete"})).await;
+    let record = &records["records"][0];
+    assert_eq!(record["adapter"], "dashboard", "{record}");
+    assert_eq!(record["outcome"], "ok", "{record}");
+    assert!(record["principal"].as_str().unwrap().starts_with("user:"), "{record}");
+}

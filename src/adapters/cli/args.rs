@@ -33,6 +33,13 @@ pub fn command_for(verb: &str, desc: &ToolDescriptor) -> Command {
                 .long("json")
                 .action(ArgAction::SetTrue)
                 .help("Print the result as JSON"),
+        )
+        .arg(
+            Arg::new("wide")
+                .long("wide")
+                .action(ArgAction::SetTrue)
+                .conflicts_with("json")
+                .help("Show every field of a list, not only the main columns"),
         );
     for (prop, schema) in desc.input_properties() {
         let mut help = schema

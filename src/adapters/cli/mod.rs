@@ -3,6 +3,7 @@
 //! `--json` for scripts, and an exit code for each error kind.
 
 mod args;
+mod columns;
 pub mod commands;
 mod output;
 
@@ -72,6 +73,7 @@ pub async fn run(registry: &Registry, matches: &ArgMatches, client: &ApiClient) 
     let (verb, vm) = sub.subcommand()?;
     let desc = registry.iter().find(|d| d.cli() == [group, verb])?;
     let json = vm.get_flag("json");
+    let wide = vm.get_flag("wide");
     let mut input = match args::input_from(desc, vm) {
         Ok(v) => v,
         Err(e) => return Some(report(&e, json)),
@@ -99,12 +101,45 @@ pub async fn run(registry: &Registry, matches: &ArgMatches, client: &ApiClient) 
         }
     }
     Some(match result {
-        Ok(v) => {
+        Ok(v) if json || wide => {
             output::print(&v, json);
+            0
+        }
+        Ok(v) => {
+            output::print(&human(desc.meta().name, v, client).await, false);
             0
         }
         Err(e) => report(&e, json),
     })
+}
+
+/// The result with its list reduced to the columns a person needs (see `columns`). Apps
+/// name their project: its name is fetched, as a table of ids helps nobody.
+async fn human(tool: &str, mut v: Value, client: &ApiClient) -> Value {
+    let mut projects = std::collections::HashMap::new();
+    if tool == "app_list"
+        && let Ok(p) = client.call_tool("project_list", serde_json::json!({})).await
+    {
+        for p in p["projects"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) {
+                projects.insert(id.to_owned(), name.to_owned());
+            }
+        }
+    }
+    if let Some(obj) = v.as_object_mut() {
+        let lists: Vec<String> = obj
+            .iter()
+            .filter(|(_, v)| v.as_array().is_some_and(|a| a.iter().all(Value::is_object)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let [key] = lists.as_slice()
+            && let Some(Value::Array(rows)) = obj.get(key)
+        {
+            let rows = columns::narrow(tool, rows, &projects);
+            obj.insert(key.clone(), Value::Array(rows));
+        }
+    }
+    v
 }
 
 fn report(e: &ToolError, json: bool) -> i32 {

@@ -1,12 +1,28 @@
 //! The columns of a human table. A list result has many fields; a person reading a table
-//! needs a few: for apps, the name, project, state, URL and when it last changed; for
-//! other lists, the short scalar fields (no ids beside a name, no nested records, no
-//! descriptions), at most six. `--wide` shows every field; `--json` is never reshaped.
+//! needs a few: for apps, the name, project, state, URL and when it last changed; for the
+//! lists below, the columns named for them; for other lists, the short scalar fields (no
+//! ids beside a name, no nested records, no descriptions), at most six. `--wide` shows
+//! every field; `--json` is never reshaped.
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 const MAX_COLUMNS: usize = 6;
+
+/// Lists whose first fields are not the ones that matter.
+const CHOSEN: &[(&str, &[&str])] = &[
+    (
+        "deployment_list",
+        &["id", "status", "source", "triggered_by", "created_at", "error"],
+    ),
+    (
+        "backup_list",
+        &["id", "database", "status", "size_bytes", "started_at", "reason"],
+    ),
+    ("cert_list", &["domain", "source", "issuer", "not_after", "days_left"]),
+    ("job_list", &["id", "kind", "target", "status", "created_at", "error"]),
+    ("audit_list", &["seq", "at", "principal", "adapter", "tool", "outcome"]),
+];
 
 /// What an app is doing, in one word: stopped by a user, never deployed, or its
 /// container's state as sh0 last saw it.
@@ -42,22 +58,38 @@ pub fn narrow(tool: &str, rows: &[Value], projects: &HashMap<String, String>) ->
             })
             .collect();
     }
-    let Some(first) = rows.first().and_then(Value::as_object) else {
-        return rows.to_vec();
+    // Every field of any row, in the order first seen; a field is a column when it is a
+    // scalar in every row that has it.
+    let mut fields: Vec<&String> = Vec::new();
+    for r in rows.iter().filter_map(Value::as_object) {
+        for k in r.keys() {
+            if !fields.contains(&k) {
+                fields.push(k);
+            }
+        }
+    }
+    let scalar = |k: &str| rows.iter().all(|r| !r[k].is_object() && !r[k].is_array());
+    let keep: Vec<String> = match CHOSEN.iter().find(|(t, _)| *t == tool) {
+        Some((_, cols)) => cols
+            .iter()
+            .filter(|c| fields.iter().any(|f| f == *c))
+            .map(|c| (*c).to_owned())
+            .collect(),
+        None => {
+            let has_name = fields.iter().any(|f| *f == "name");
+            fields
+                .iter()
+                .filter(|k| {
+                    let id_beside_name = has_name && (k.as_str() == "id" || k.ends_with("_id"));
+                    scalar(k) && !id_beside_name && k.as_str() != "description"
+                })
+                .take(MAX_COLUMNS)
+                .map(|k| (*k).clone())
+                .collect()
+        }
     };
-    let has_name = first.contains_key("name");
-    let keep: Vec<&String> = first
-        .iter()
-        .filter(|(k, v)| {
-            let scalar = !v.is_object() && !v.is_array();
-            let id_beside_name = has_name && (k.as_str() == "id" || k.ends_with("_id"));
-            scalar && !id_beside_name && k.as_str() != "description"
-        })
-        .map(|(k, _)| k)
-        .take(MAX_COLUMNS)
-        .collect();
     rows.iter()
-        .map(|r| Value::Object(keep.iter().map(|k| ((*k).clone(), r[k.as_str()].clone())).collect()))
+        .map(|r| Value::Object(keep.iter().map(|k| (k.clone(), r[k.as_str()].clone())).collect()))
         .collect()
 }
 
@@ -96,5 +128,20 @@ mod tests {
         let out = narrow("key_list", &rows, &HashMap::new());
         let cols: Vec<&String> = out[0].as_object().unwrap().keys().collect();
         assert_eq!(cols, ["name", "scope", "a", "b", "c", "d"]);
+        // A field missing from the first row still has its column; one that is a record in
+        // any row has none.
+        let rows = [
+            json!({"name": "a", "x": 1}),
+            json!({"name": "b", "x": {"n": 1}, "late": "yes"}),
+        ];
+        let out = narrow("thing_list", &rows, &HashMap::new());
+        assert_eq!(out[1], json!({"name": "b", "late": "yes"}));
+        // Chosen columns for the lists that have them.
+        let out = narrow(
+            "deployment_list",
+            &[json!({"id": "d", "app_id": "a", "status": "failed", "error": "boom"})],
+            &HashMap::new(),
+        );
+        assert_eq!(out[0], json!({"id": "d", "status": "failed", "error": "boom"}));
     }
 }

@@ -126,6 +126,10 @@ async fn human(tool: &str, mut v: Value, client: &ApiClient) -> Value {
             }
         }
     }
+    // Only lists are reshaped: a diagnosis's findings or a record's parts print whole.
+    if !tool.ends_with("_list") {
+        return v;
+    }
     if let Some(obj) = v.as_object_mut() {
         let lists: Vec<String> = obj
             .iter()

@@ -120,7 +120,11 @@ async fn deploy(
         ),
         None => None,
     };
-    let trigger = if via == Adapter::Cli { "cli-push" } else { "api" };
+    let trigger = match via {
+        Adapter::Cli => "cli-push",
+        Adapter::Dashboard => "dashboard",
+        _ => "api",
+    };
     let (app_id, created) = match existing {
         Some(app) => {
             if let Some(port) = port {

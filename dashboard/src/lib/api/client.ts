@@ -35,9 +35,11 @@ export class ApiError extends Error {
 
 /** The CSRF token the server set in a cookie readable by this page. */
 export function csrfToken(): string {
+  // Over HTTPS only the `__Host-` cookie counts: a sibling subdomain can plant a bare one.
+  const name = location.protocol === 'https:' ? '__Host-sh0_csrf' : 'sh0_csrf';
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === 'sh0_csrf' || k === '__Host-sh0_csrf') return decodeURIComponent(v.join('='));
+    if (k === name) return decodeURIComponent(v.join('='));
   }
   return '';
 }
@@ -69,13 +71,17 @@ let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 /** Renews the session's access token from the refresh cookie. Concurrent callers share one
  *  request, as the refresh token is single-use. */
 export function refreshSession(): Promise<boolean> {
-  refreshing ??= fetch('/api/v1/auth/refresh', { method: 'POST', headers: headers(), credentials: 'same-origin' })
-    .then(async (r) => {
+  const once = () =>
+    fetch('/api/v1/auth/refresh', { method: 'POST', headers: headers(), credentials: 'same-origin' }).then(async (r) => {
       if (r.ok) scheduleRefresh((await r.json()).access_expires_in);
       return r.ok;
-    })
-    .catch(() => false)
-    .finally(() => (refreshing = null));
+    });
+  // Tabs share the refresh cookie: one refresh at a time across all of them, or the
+  // second use of a token would end the session everywhere.
+  if (!refreshing) {
+    const locked: Promise<boolean> = navigator.locks ? (navigator.locks.request('sh0-refresh', once) as unknown as Promise<boolean>) : once();
+    refreshing = locked.catch(() => false).finally(() => (refreshing = null));
+  }
   return refreshing;
 }
 
@@ -144,7 +150,7 @@ export async function me(): Promise<Me | null> {
 }
 
 export interface Me {
-  user: { id: string; email: string; name: string; role: string; totp_enabled?: boolean } | null;
+  user: { id: string; email: string; name: string; role: string; two_factor: boolean } | null;
   credential: { kind: string; id: string };
   role: string;
   scope: string;

@@ -10,64 +10,12 @@
 //!
 //! Run with `cargo bench --bench dashboard`. Prints medians and ratios; asserts nothing.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Server {
-    child: std::process::Child,
-    url: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let (api, http, https) = (free_port(), free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_sh0"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{api}")])
-        .args(["--http-port", &http.to_string(), "--https-port", &https.to_string()])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("SH0_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sh0 serve");
-    let token_path = dir.path().join("data/bootstrap-token");
-    let started = Instant::now();
-    let token = loop {
-        if let Ok(t) = std::fs::read_to_string(&token_path)
-            && !t.trim().is_empty()
-            && std::net::TcpStream::connect(("127.0.0.1", api)).is_ok()
-        {
-            break t.trim().to_owned();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "sh0 serve did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Server {
-        child,
-        url: format!("http://127.0.0.1:{api}"),
-        token,
-        _dir: dir,
-    }
-}
+use support::start;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

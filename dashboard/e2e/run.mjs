@@ -236,12 +236,12 @@ try {
     // English texts that this locale says differently: none may be on its pages.
     const english = new Set(Object.keys(en).filter((k) => messages[k] !== en[k] && !en[k].includes('{')).map((k) => en[k]));
     const keys = new Set(Object.keys(en));
-    await page.evaluate((l) => localStorage.setItem('sh0.locale', l), locale);
+    for (const p of [page, publicPage]) await p.evaluate((l) => localStorage.setItem('sh0.locale', l), locale);
     let checked = 0;
-    for (const path of pages) {
-      await go(page, path);
-      await settle(page);
-      for (const text of await visibleTexts(page)) {
+    for (const [p, path] of [...pages.map((x) => [page, x]), [publicPage, '/login'], [publicPage, '/setup']]) {
+      await go(p, path);
+      await settle(p);
+      for (const text of await visibleTexts(p)) {
         if (keys.has(text)) fail(`${locale} ${path}: a message key is shown raw: ${text}`);
         if (english.has(text)) fail(`${locale} ${path}: untranslated English: "${text}"`);
         checked++;

@@ -116,7 +116,7 @@ impl Deployer {
             .as_ref()
             .and_then(|s| s.dockerfile.as_ref())
             .map(|d| d.to_string());
-        let images = self.inner.settings.base_images.clone();
+        let images = self.base_images()?;
         let prepared = tokio::task::spawn_blocking({
             let (raw, ctx) = (raw.clone(), work.join("context"));
             move || super::context::prepare_with(&raw, &ctx, &images, dockerfile.as_deref())

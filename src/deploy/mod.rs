@@ -5,6 +5,7 @@
 //! serving. On start, `reconcile` repairs whatever a crash or restart left behind.
 
 pub mod archive;
+mod base_images;
 pub mod context;
 mod diagnose;
 mod git;
@@ -15,6 +16,7 @@ mod reconcile;
 pub mod uploads;
 mod watch;
 
+pub use base_images::{BASE_IMAGES_SETTING, BaseImageSource, BaseImageView, BaseImagesChange};
 pub use context::Prepared;
 pub use git::GitPlan;
 pub use lifecycle::Source;
@@ -45,6 +47,9 @@ pub enum DeployError {
     NoDockerfile(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request the engine refuses as given (e.g. an unknown base image role).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

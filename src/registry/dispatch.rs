@@ -361,6 +361,7 @@ mod tests {
             Permission::UsersManage,
             Permission::SecurityPolicy,
             Permission::AiSettings,
+            Permission::BuildSettings,
             Permission::Chat,
         ] {
             let got = Dispatcher::authorize(&assistant(true), &meta(Safety::Read, p));

@@ -214,6 +214,7 @@ impl From<DeployError> for ToolError {
             DeployError::Archive(a) => Self::invalid(a.to_string()),
             DeployError::NoDockerfile(_) => Self::new(ErrorKind::Unprocessable, e.to_string()),
             DeployError::Conflict(m) => Self::conflict(m),
+            DeployError::Invalid(m) => Self::invalid(m),
             DeployError::NotFound(m) => Self::not_found(m),
             DeployError::Io(m) => Self::internal(m),
         }

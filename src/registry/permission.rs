@@ -41,6 +41,8 @@ pub enum Permission {
     JobsWrite,
     /// The assistant's model connection (its URL, model and key).
     AiSettings,
+    /// What builds are made from: the base images of generated Dockerfiles.
+    BuildSettings,
     /// One's own conversations with the assistant.
     Chat,
     /// Seeing managed databases (never their passwords).
@@ -80,9 +82,12 @@ impl Permission {
             | Self::DatabasesWrite
             | Self::DatabasesReveal
             | Self::DatabasesQuery => Role::Developer,
-            Self::AuditRead | Self::CertsWrite | Self::UsersManage | Self::AiSettings | Self::BackupStorage => {
-                Role::Admin
-            }
+            Self::AuditRead
+            | Self::CertsWrite
+            | Self::UsersManage
+            | Self::AiSettings
+            | Self::BuildSettings
+            | Self::BackupStorage => Role::Admin,
             Self::SecretsRotate | Self::SecurityPolicy => Role::Owner,
         }
     }
@@ -115,13 +120,14 @@ impl Permission {
             | Self::UsersManage
             | Self::Account
             | Self::SecurityPolicy
-            | Self::AiSettings => Scope::Admin,
+            | Self::AiSettings
+            | Self::BuildSettings => Scope::Admin,
         }
     }
 
     /// What the assistant is never given, whoever it acts for: plaintext secrets, keys and
-    /// account credentials, the master key, its own model key, user management, and the
-    /// conversations themselves (it cannot approve its own calls).
+    /// account credentials, the master key, its own model key, what builds are made from,
+    /// user management, and the conversations themselves (it cannot approve its own calls).
     pub fn chat_withheld(self) -> bool {
         matches!(
             self,
@@ -133,6 +139,7 @@ impl Permission {
                 | Self::UsersManage
                 | Self::SecurityPolicy
                 | Self::AiSettings
+                | Self::BuildSettings
                 | Self::Chat
         )
     }
@@ -163,7 +170,8 @@ impl Principal {
 impl Permission {
     /// What a remote client's OAuth grant never does, whatever its scope: manage its
     /// user's account, mint keys, invite users, make schedules (each of which would act on
-    /// after the grant is revoked), or change the server's security, secrets or model.
+    /// after the grant is revoked), or change the server's security, secrets, model or the
+    /// images every build starts from.
     pub fn grant_withheld(self) -> bool {
         matches!(
             self,
@@ -172,6 +180,7 @@ impl Permission {
                 | Self::UsersManage
                 | Self::JobsWrite
                 | Self::AiSettings
+                | Self::BuildSettings
                 | Self::SecurityPolicy
                 | Self::SecretsRotate
         )

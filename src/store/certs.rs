@@ -178,24 +178,4 @@ impl Store {
         )?;
         Ok(())
     }
-
-    pub fn setting_get(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
-    }
-
-    pub fn setting_delete(&self, key: &str) -> StoreResult<()> {
-        self.conn().execute("DELETE FROM settings WHERE key = ?1", [key])?;
-        Ok(())
-    }
-
-    pub fn setting_put(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.conn().execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
-            params![key, value],
-        )?;
-        Ok(())
-    }
 }

@@ -36,6 +36,7 @@ pub use oauth::{ClientRow, GrantRefresh, GrantRow, NewGrant};
 mod projects;
 pub use invites::{InviteRow, NewInvite};
 mod sessions;
+mod settings;
 pub use sessions::{Refreshed, SessionRow};
 mod users;
 pub use users::{NewUser, UserRow};

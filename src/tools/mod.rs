@@ -8,6 +8,7 @@ mod audit;
 mod backup_destinations;
 mod backup_schedules;
 mod backups;
+mod base_images;
 mod certs;
 mod chat;
 mod checks;
@@ -28,6 +29,7 @@ mod projects;
 mod runtime;
 mod schedules;
 pub mod secrets;
+mod security_policy;
 mod system;
 mod traffic;
 mod users;
@@ -106,7 +108,10 @@ pub fn all() -> Vec<Arc<dyn DynTool>> {
         erase(users::UserList),
         erase(users::UserUpdateRole),
         erase(users::UserRemove),
-        erase(users::SecurityPolicySet),
+        erase(security_policy::SecurityPolicyGet),
+        erase(security_policy::SecurityPolicySet),
+        erase(base_images::BaseImagesList),
+        erase(base_images::BaseImagesSet),
         erase(account::SessionList),
         erase(account::SessionRevoke),
         erase(account::TotpEnroll),

@@ -1,5 +1,4 @@
-//! Users: invite (by one-time link), list, change role and projects, remove; and the
-//! server-wide 2FA requirement. Nobody grants more than they hold: an admin can neither
+//! Users: invite (by one-time link), list, change role and projects, remove. Nobody grants more than they hold: an admin can neither
 //! invite an owner nor touch one, and the last owner cannot be demoted or removed.
 
 use crate::domain::Timestamp;
@@ -10,10 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::NoInput;
 use crate::auth::{hash_key, random_token};
 use crate::domain::{Email, ProjectId, ResourceRef, Role, ShownOnce};
-use crate::registry::HttpMethod::{Delete, Get, Patch, Post, Put};
+use crate::registry::HttpMethod::{Delete, Get, Patch, Post};
 use crate::registry::{
-    HttpRoute, Permission, REQUIRE_2FA_SETTING, Safety, Target, Tool, ToolContext, ToolError, ToolMeta,
-    resolve_projects,
+    HttpRoute, Permission, Safety, Target, Tool, ToolContext, ToolError, ToolMeta, resolve_projects,
 };
 use crate::store::{NewInvite, UserRow};
 
@@ -21,7 +19,6 @@ pub struct UserInvite;
 pub struct UserList;
 pub struct UserUpdateRole;
 pub struct UserRemove;
-pub struct SecurityPolicySet;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,20 +88,6 @@ pub struct UserRefInput {
 #[derive(Serialize, JsonSchema)]
 pub struct UserRemoved {
     pub removed: String,
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityPolicyInput {
-    /// Require two-factor authentication of every user: until they set it up, a user's
-    /// session can only set it up. Off when absent.
-    #[serde(default)]
-    pub require_2fa: bool,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct SecurityPolicy {
-    pub require_2fa: bool,
 }
 
 fn view(ctx: &ToolContext, u: UserRow) -> Result<UserView, ToolError> {
@@ -296,39 +279,6 @@ impl Tool for UserRemove {
         ctx.store().user_delete(&user.id)?;
         Ok(UserRemoved {
             removed: user.email.to_string(),
-        })
-    }
-}
-
-#[async_trait]
-impl Tool for SecurityPolicySet {
-    type Input = SecurityPolicyInput;
-    type Output = SecurityPolicy;
-
-    /// `sh0 security-policy set`: the policy is one thing, not a "security" group.
-    fn cli(&self) -> Option<[&'static str; 2]> {
-        Some(["security-policy", "set"])
-    }
-
-    fn meta(&self) -> ToolMeta {
-        ToolMeta {
-            name: "security_policy_set",
-            title: "Set the security policy",
-            description: "Require (or stop requiring) two-factor authentication of every user. While it is \
-                          required, a user without 2FA can only set it up (totp_enroll, totp_confirm).",
-            safety: Safety::Write,
-            permission: Permission::SecurityPolicy,
-            target: Target::Server,
-            http: Some(HttpRoute::new(Put, "/api/v1/security-policy")),
-            idempotent: true,
-        }
-    }
-
-    async fn call(&self, ctx: &ToolContext, input: SecurityPolicyInput) -> Result<SecurityPolicy, ToolError> {
-        ctx.store()
-            .setting_put(REQUIRE_2FA_SETTING, if input.require_2fa { "true" } else { "false" })?;
-        Ok(SecurityPolicy {
-            require_2fa: input.require_2fa,
         })
     }
 }

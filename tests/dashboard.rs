@@ -2,7 +2,9 @@
 //! (`dashboard/e2e/run.mjs`), against a real `sh0 serve` with real Docker. The script does
 //! what a person does — set up the owner, sign out and in with TOTP, create projects from
 //! the command palette, deploy an archive and watch the live build reach "running", open
-//! the app, set a variable and see the redeploy, attach a domain, make a read-only key,
+//! the app, set a variable and see the redeploy, attach a domain, set the assistant's model
+//! and hold a conversation in its panel (a read, an approved change, a destructive change
+//! approved by typing its target, a declined one), make a read-only key,
 //! invite a developer limited to one project and a viewer, try a cross-site request and a
 //! cross-site WebSocket, run axe-core over every page in both themes, render every page in
 //! each language, delete the app by typing its name, verify the audit chain — and this
@@ -15,6 +17,7 @@
 mod common;
 
 use common::docker::{require_docker, targz, web_context};
+use common::model::{ScriptedModel, call, say};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
@@ -56,6 +59,21 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
     let archive = server.dir.path().join("web.tar.gz");
     std::fs::write(&archive, targz(&web_context(body))).unwrap();
     let shots = std::env::var("SH0_SCREENSHOTS").unwrap_or_default();
+    // The assistant's answers, in the order run.mjs sends its four messages.
+    let model = ScriptedModel::start().await;
+    model.script(vec![
+        call("app_list", json!({})),
+        say("You have one app: web."),
+        call(
+            "env_set",
+            json!({ "app": "web", "key": "FROM_ASSISTANT", "value": "1" }),
+        ),
+        say("FROM_ASSISTANT is set on web."),
+        call("env_unset", json!({ "app": "web", "key": "FROM_ASSISTANT" })),
+        say("Removed FROM_ASSISTANT."),
+        call("app_stop", json!({ "app": "web" })),
+        say("Understood, web keeps running."),
+    ]);
 
     let out = Command::new(&node)
         .arg(dashboard.join("e2e/run.mjs"))
@@ -66,6 +84,7 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
         .env("SH0_APP_BODY", body)
         .env("SH0_CHROMIUM", &chromium)
         .env("SH0_SCREENSHOTS", shots)
+        .env("SH0_MODEL_URL", &model.base_url)
         .output()
         .expect("run the browser test");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -94,6 +113,28 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
         .filter_map(|p| p["name"].as_str())
         .collect();
     assert_eq!(names, ["demo", "other"], "a cross-site request created something");
+    // The assistant's calls ran as the owner through the chat adapter, each only after its
+    // decision: the approved ones ran, the declined stop did not.
+    assert_eq!(model.requests().len(), 8, "the model was asked once per scripted turn");
+    for (tool, ran) in [
+        ("app_list", true),
+        ("env_set", true),
+        ("env_unset", true),
+        ("app_stop", false),
+    ] {
+        let records = server.must("audit_list", json!({"tool": tool, "limit": 500})).await;
+        let by_chat: Vec<&Value> = records["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["adapter"] == "chat")
+            .collect();
+        assert_eq!(
+            by_chat.iter().any(|r| r["outcome"] == "ok"),
+            ran,
+            "{tool} through the assistant: {by_chat:?}"
+        );
+    }
     // The app is gone, the chain is intact, and the calls were recorded as the dashboard's.
     let apps = server.must("app_list", json!({})).await;
     assert_eq!(apps["apps"].as_array().unwrap().len(), 0);

@@ -12,6 +12,7 @@ const TOKEN = process.env.SH0_BOOTSTRAP;
 const ARCHIVE = process.env.SH0_ARCHIVE;
 const BODY = process.env.SH0_APP_BODY;
 const SHOTS = process.env.SH0_SCREENSHOTS || '';
+const MODEL_URL = process.env.SH0_MODEL_URL;
 const T = 90_000;
 const summary = { steps: [], axe: {}, locales: {}, cross_origin: {} };
 const step = (name, extra = {}) => {
@@ -124,6 +125,55 @@ try {
   await page.getByTestId('domain-add').click();
   await page.getByTestId('domains-table').getByText('web.example.test').waitFor();
   step('domain attached');
+
+  // --- The assistant: its model set on the settings page, then a conversation -----------
+  // The model is the test's scripted one (it speaks the chat-completions wire format); its
+  // answers are queued by tests/dashboard.rs in the order of the messages below.
+  await go(page, '/settings');
+  const aiForm = page.locator('form[aria-labelledby="ai-h"]');
+  await aiForm.getByLabel('Endpoint (OpenAI-compatible)').fill(MODEL_URL);
+  await aiForm.getByLabel('Model', { exact: true }).fill('scripted');
+  await aiForm.getByRole('button', { name: 'Save' }).click();
+  await aiForm.getByText('Configured (from settings).').waitFor();
+  await page.getByTestId('open-assistant').click();
+  const panel = page.getByTestId('assistant');
+  const ask = async (text) => {
+    await panel.getByLabel('Message the assistant').fill(text);
+    await panel.getByRole('button', { name: 'Send' }).click();
+  };
+  const card = (tool, status) => panel.getByTestId('tool-card').filter({ hasText: tool }).locator(`[data-status="${status}"]`);
+  // A read runs at once, as a card, and the answer streams in.
+  await ask('What apps do I have?');
+  await card('app_list', 'done').waitFor();
+  await panel.getByText('You have one app: web.').waitFor();
+  // A change waits for Approve.
+  await ask('Set FROM_ASSISTANT=1 on web');
+  await panel.getByTestId('approval').getByText('env_set').waitFor();
+  await panel.getByTestId('approval').getByRole('button', { name: 'Approve' }).click();
+  await card('env_set', 'done').waitFor();
+  await panel.getByText('FROM_ASSISTANT is set on web.').waitFor();
+  // A destructive one also asks for its target's name to be typed.
+  await ask('Remove it again');
+  const destructive = panel.getByTestId('approval');
+  const approveTyped = destructive.getByRole('button', { name: 'Approve' });
+  if (await approveTyped.isEnabled()) fail('a destructive approval is possible before the name is typed');
+  await destructive.getByTestId('confirm-input').fill('FROM_ASSISTANT');
+  await approveTyped.click();
+  await card('env_unset', 'done').waitFor();
+  await panel.getByText('Removed FROM_ASSISTANT.').waitFor();
+  // Declined: nothing runs, the model is told.
+  await ask('Stop web');
+  await panel.getByTestId('approval').getByRole('button', { name: 'Decline' }).click();
+  await card('app_stop', 'declined').waitFor();
+  await panel.getByText('Understood, web keeps running.').waitFor();
+  if (await panel.getByTestId('approval').count()) fail('an approval is still pending');
+  const cards = await panel.getByTestId('tool-card').locator('[data-status]').evaluateAll((els) => els.map((e) => e.dataset.status));
+  if (cards.join(',') !== 'done,done,done,declined') fail(`the tool cards are ${cards}: one per call, each with its outcome`);
+  const found = await axe(page);
+  if (found.length) fail(`axe with the assistant open: ${JSON.stringify(found, null, 1)}`);
+  if (SHOTS) await page.screenshot({ path: `${SHOTS}/assistant-light.png` });
+  await panel.getByRole('button', { name: 'Close the assistant' }).click();
+  step('assistant: a read ran, a change approved, a destructive one typed and approved, one declined');
 
   // --- A read-only key, shown once ------------------------------------------------------
   await go(page, '/keys');

@@ -456,6 +456,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/settings/base-images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the base images
+         * @description The image each role of a generated Dockerfile starts from (node, python, go, runtime, static, ...), and whether it is sh0's default, the server's --base-image flag or a stored setting. Projects with their own Dockerfile are not affected.
+         */
+        get: operations["base_images_list"];
+        /**
+         * Set base images
+         * @description Choose the image a role of generated Dockerfiles starts from, e.g. a mirror in your own registry for an air-gapped server; or reset a role to the server's flag or sh0's default. Applies from the next build; running apps are not rebuilt. All or nothing: an unknown role fails the whole change. With nothing given, shows the images.
+         */
+        put: operations["base_images_set"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/certificates/{certificate}": {
         parameters: {
             query?: never;
@@ -1431,7 +1455,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Show the security policy
+         * @description Whether every user must use two-factor authentication.
+         */
+        get: operations["security_policy_get"];
         /**
          * Set the security policy
          * @description Require (or stop requiring) two-factor authentication of every user. While it is required, a user without 2FA can only set it up (totp_enroll, totp_confirm).
@@ -5070,6 +5098,193 @@ export interface operations {
                              */
                             keep_monthly?: number | null;
                         };
+                    };
+                };
+            };
+            /** @description Error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    base_images_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        images: {
+                            /** @description The role, e.g. `node`, `python`, `runtime`, `static`. */
+                            key: string;
+                            /** @description The image the next generated Dockerfile uses for it. */
+                            image: string;
+                            /** @description Where a base image comes from. */
+                            source: "default" | "flag" | "settings";
+                            /** @description The image that applies when the stored choice is reset (the flag's, or the default). */
+                            server_image: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    base_images_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description Images to use from the next build on. */
+                    set?: {
+                        /** @description The role, as `base_images_list` shows it (e.g. `node`, `static`). */
+                        key: string;
+                        /** @description An image reference, e.g. `registry.local/node:22-bookworm-slim` or one pinned by digest. */
+                        image: string;
+                    }[];
+                    /**
+                     * @description Roles whose stored image is removed: the server's flag (or the default) applies again.
+                     * @default []
+                     */
+                    reset?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        images: {
+                            /** @description The role, e.g. `node`, `python`, `runtime`, `static`. */
+                            key: string;
+                            /** @description The image the next generated Dockerfile uses for it. */
+                            image: string;
+                            /** @description Where a base image comes from. */
+                            source: "default" | "flag" | "settings";
+                            /** @description The image that applies when the stored choice is reset (the flag's, or the default). */
+                            server_image: string;
+                        }[];
                     };
                 };
             };
@@ -12209,6 +12424,82 @@ export interface operations {
                             /** Format: uint64 */
                             backup_secrets: number;
                         };
+                    };
+                };
+            };
+            /** @description Error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    security_policy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        require_2fa: boolean;
                     };
                 };
             };

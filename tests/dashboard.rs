@@ -2,7 +2,8 @@
 //! (`dashboard/e2e/run.mjs`), against a real `sh0 serve` with real Docker. The script does
 //! what a person does — set up the owner, sign out and in with TOTP, create projects from
 //! the command palette, deploy an archive and watch the live build reach "running", open
-//! the app, set a variable and see the redeploy, attach a domain, set the assistant's model
+//! the app, set a variable and see the redeploy, attach a domain, deploy a broken version and
+//! read its diagnosis while the previous one serves on, set the assistant's model
 //! and hold a conversation in its panel (a read, an approved change, a destructive change
 //! approved by typing its target, a declined one), make a read-only key,
 //! invite a developer limited to one project and a viewer, try a cross-site request and a
@@ -16,7 +17,7 @@
 
 mod common;
 
-use common::docker::{require_docker, targz, web_context};
+use common::docker::{BASE_IMAGE, require_docker, targz, web_context};
 use common::model::{ScriptedModel, call, say};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -58,6 +59,11 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
     let body = "hello from the dashboard test";
     let archive = server.dir.path().join("web.tar.gz");
     std::fs::write(&archive, targz(&web_context(body))).unwrap();
+    // A version whose build fails, for the diagnosis on the app's page.
+    let bad_archive = server.dir.path().join("bad.tar.gz");
+    let mut bad = web_context(body);
+    bad[0].1 = format!("FROM {BASE_IMAGE}\nRUN [\"sh\", \"-c\", \"echo build step broke; exit 3\"]\n").into_bytes();
+    std::fs::write(&bad_archive, targz(&bad)).unwrap();
     let shots = std::env::var("SH0_SCREENSHOTS").unwrap_or_default();
     // The assistant's answers, in the order run.mjs sends its four messages.
     let model = ScriptedModel::start().await;
@@ -81,6 +87,7 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
         .env("SH0_URL", format!("http://localhost:{port}"))
         .env("SH0_BOOTSTRAP", &server.token)
         .env("SH0_ARCHIVE", &archive)
+        .env("SH0_BAD_ARCHIVE", &bad_archive)
         .env("SH0_APP_BODY", body)
         .env("SH0_CHROMIUM", &chromium)
         .env("SH0_SCREENSHOTS", shots)

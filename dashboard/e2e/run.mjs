@@ -10,6 +10,7 @@ import { axe, catalog, totp, visibleTexts } from './lib.mjs';
 const URL_ = process.env.SH0_URL;
 const TOKEN = process.env.SH0_BOOTSTRAP;
 const ARCHIVE = process.env.SH0_ARCHIVE;
+const BAD_ARCHIVE = process.env.SH0_BAD_ARCHIVE;
 const BODY = process.env.SH0_APP_BODY;
 const SHOTS = process.env.SH0_SCREENSHOTS || '';
 const MODEL_URL = process.env.SH0_MODEL_URL;
@@ -171,9 +172,34 @@ try {
   if (cards.join(',') !== 'done,done,done,declined') fail(`the tool cards are ${cards}: one per call, each with its outcome`);
   const found = await axe(page);
   if (found.length) fail(`axe with the assistant open: ${JSON.stringify(found, null, 1)}`);
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/assistant-light.png` });
+  if (SHOTS) {
+    // The page and the conversation from their tops: the question, the cards, the answers.
+    await page.evaluate(() => {
+      window.scrollTo(0, 0);
+      document.querySelector('[data-testid="assistant"] ol')?.scrollTo(0, 0);
+    });
+    await page.screenshot({ path: `${SHOTS}/assistant-light.png` });
+  }
   await panel.getByRole('button', { name: 'Close the assistant' }).click();
   step('assistant: a read ran, a change approved, a destructive one typed and approved, one declined');
+
+  // --- A deployment that fails: the previous version serves on, the diagnosis shows -----
+  await go(page, '/deploy?app=web');
+  await page.getByTestId('archive-input').setInputFiles(BAD_ARCHIVE);
+  await page.getByTestId('deploy-submit').click();
+  await page.waitForURL(/\/apps\/web\/deployments\?d=dep_/);
+  await page.getByTestId('log-state').getByText('Finished').waitFor({ timeout: 180_000 });
+  await page.locator('section[aria-label="Deployment"] [data-status="failed"]').waitFor();
+  await go(page, '/apps/web');
+  const diagnosis = page.getByTestId('diagnosis');
+  await diagnosis.waitFor();
+  const report = (await diagnosis.textContent()).replace(/\s+/g, ' ').trim();
+  if (!report.includes('exit 3')) fail(`the diagnosis does not show what failed: ${report}`);
+  const still = await page.context().newPage();
+  await still.goto(appUrl);
+  if (!(await still.content()).includes(BODY)) fail('the previous version stopped serving after a failed deployment');
+  await still.close();
+  step('failed deployment: diagnosis on the app page, previous version serving', { diagnosis: report.slice(0, 120) });
 
   // --- A read-only key, shown once ------------------------------------------------------
   await go(page, '/keys');
@@ -308,7 +334,24 @@ try {
     await go(phone, path);
     await settle(phone);
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    if (overflow > 0) fail(`${path} is ${overflow}px wider than a 360px phone`);
+    if (overflow > 0) {
+      // Name the innermost elements that stick out, so that the failure says what to fix.
+      const culprits = await phone.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((e) => {
+            // Sticking out: its box, or its content past a box that does not scroll.
+            const spills = (x) => getComputedStyle(x).overflowX === 'visible' && x.scrollWidth > x.clientWidth + 1;
+            const out = (x) => x.getBoundingClientRect().right > window.innerWidth + 1 || spills(x);
+            let a = e.parentElement;
+            while (a && getComputedStyle(a).overflowX === 'visible') a = a.parentElement;
+            const clipped = a && a !== document.body && a !== document.documentElement;
+            return out(e) && !clipped && ![...e.children].some(out);
+          })
+          .slice(0, 5)
+          .map((e) => `<${e.tagName.toLowerCase()} class="${e.className}">${(e.textContent ?? '').slice(0, 60)}`)
+      );
+      fail(`${path} is ${overflow}px wider than a 360px phone: ${culprits.join(' | ')}`);
+    }
   }
   step('usable at 360px');
 

@@ -90,6 +90,14 @@ async fn a_stored_base_image_builds_the_next_deploy_and_survives_a_restart() {
     assert_eq!(status, 201, "{resp}");
     let dep = server.wait_deployment(resp["deployment_id"].as_str().unwrap()).await;
     assert_eq!(dep["status"], "running", "{dep}");
+    let got = server
+        .must("deployment_get", json!({"deployment": dep["id"], "log_limit": 500}))
+        .await;
+    assert!(
+        got["log"].to_string().contains(&format!("FROM {BASE_IMAGE}")),
+        "the generated Dockerfile starts from the stored image: {}",
+        got["log"]
+    );
     assert_eq!(
         server.via_proxy("site", "/").await.unwrap(),
         (200, "built on the stored image".into())

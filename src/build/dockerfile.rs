@@ -52,7 +52,7 @@ impl BaseImages {
                     self.keys().collect::<Vec<_>>().join(", ")
                 ));
             }
-            if v.is_empty() || v.contains(char::is_whitespace) {
+            if !crate::domain::names::is_image_ref(v) {
                 return Err(format!("`{o}`: not an image reference"));
             }
             self.0.insert(k.into(), v.into());

@@ -52,24 +52,28 @@ fn parse(stored: Option<&str>) -> Result<BTreeMap<String, String>, StoreError> {
     })
 }
 
+/// The flags with the stored choices over them. A stored key the flags no longer know (an
+/// older version's role) is skipped rather than failing every build.
+fn layered(flags: &BaseImages, stored: &BTreeMap<String, String>) -> Result<BaseImages, String> {
+    let known = stored.iter().filter(|(k, _)| flags.keys().any(|f| f == k.as_str()));
+    let pairs: Vec<String> = known.map(|(k, v)| format!("{k}={v}")).collect();
+    flags.clone().with_overrides(pairs.iter().map(String::as_str))
+}
+
 impl Deployer {
-    /// The images the next build uses. A stored key the flags no longer know (an older
-    /// version's role) is skipped rather than failing every build.
+    /// The images the next build uses.
     pub fn base_images(&self) -> Result<BaseImages, DeployError> {
         let stored = parse(self.inner.store.setting_get(BASE_IMAGES_SETTING)?.as_deref())?;
-        let flags = &self.inner.settings.base_images;
-        let known = stored.iter().filter(|(k, _)| flags.keys().any(|f| f == k.as_str()));
-        let pairs: Vec<String> = known.map(|(k, v)| format!("{k}={v}")).collect();
-        flags
-            .clone()
-            .with_overrides(pairs.iter().map(String::as_str))
+        layered(&self.inner.settings.base_images, &stored)
             .map_err(|e| StoreError::Corrupt(format!("{BASE_IMAGES_SETTING}: {e}")).into())
     }
 
-    /// Every role with its image and where that comes from.
+    /// Every role with its image and where that comes from (one read of the store).
     pub fn base_images_view(&self) -> Result<Vec<BaseImageView>, DeployError> {
         let stored = parse(self.inner.store.setting_get(BASE_IMAGES_SETTING)?.as_deref())?;
-        Ok(self.view(&self.base_images()?, &stored))
+        let current = layered(&self.inner.settings.base_images, &stored)
+            .map_err(|e| StoreError::Corrupt(format!("{BASE_IMAGES_SETTING}: {e}")))?;
+        Ok(self.view(&current, &stored))
     }
 
     fn view(&self, current: &BaseImages, stored: &BTreeMap<String, String>) -> Vec<BaseImageView> {
@@ -92,7 +96,8 @@ impl Deployer {
     }
 
     /// Applies a change atomically: an unknown key or a bad image fails the whole change
-    /// and the stored choices stay as they were. A key both set and reset is refused.
+    /// and the stored choices stay as they were (the new images are made and checked
+    /// before anything is written). A key both set and reset is refused.
     pub fn base_images_change(&self, change: BaseImagesChange) -> Result<Vec<BaseImageView>, DeployError> {
         let flags = &self.inner.settings.base_images;
         let known = || flags.keys().collect::<Vec<_>>().join(", ");
@@ -107,8 +112,8 @@ impl Deployer {
         if let Some(k) = change.reset.iter().find(|k| change.set.contains_key(*k)) {
             return Err(DeployError::Invalid(format!("`{k}` is both set and reset")));
         }
-        let stored = self
-            .inner
+        let mut result = None;
+        self.inner
             .store
             .setting_update(BASE_IMAGES_SETTING, |old| -> Result<_, DeployError> {
                 let mut map = parse(old.as_deref())?;
@@ -116,9 +121,12 @@ impl Deployer {
                 for k in &change.reset {
                     map.remove(k);
                 }
-                Ok((!map.is_empty()).then(|| serde_json::to_string(&map).expect("a map of strings")))
+                let current = layered(flags, &map).map_err(DeployError::Invalid)?;
+                let value = (!map.is_empty()).then(|| serde_json::to_string(&map).expect("a map of strings"));
+                result = Some((current, map));
+                Ok(value)
             })?;
-        let stored = parse(stored.as_deref())?;
-        Ok(self.view(&self.base_images()?, &stored))
+        let (current, stored) = result.expect("set by the update");
+        Ok(self.view(&current, &stored))
     }
 }

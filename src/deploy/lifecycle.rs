@@ -33,9 +33,14 @@ impl Deployer {
     /// failure nothing of the upload remains. Returns the context and, when sh0 wrote the
     /// Dockerfile, what it detected.
     pub async fn prepare_upload(&self, upload: &UploadId, owner: &str) -> Result<Prepared, DeployError> {
-        // Read before the upload is taken, so that a failure here leaves it staged.
-        let images = self.base_images()?;
         let staged = self.take_upload(upload, owner, "app_deploy")?;
+        let images = match self.base_images() {
+            Ok(images) => images,
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
+        };
         let work = self.builds_dir().join(upload.as_str());
         let result = tokio::task::spawn_blocking({
             let (staged, work) = (staged.clone(), work.clone());

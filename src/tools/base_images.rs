@@ -34,7 +34,10 @@ pub struct BaseImagesSetInput {
     pub set: Vec<BaseImageChoice>,
     /// Roles whose stored image is removed: the server's flag (or the default) applies again.
     #[serde(default)]
-    #[schemars(length(max = 32))]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 32), regex(pattern = r"^[a-z][a-z0-9_-]*$"))
+    )]
     pub reset: Vec<String>,
 }
 

@@ -63,17 +63,21 @@ fn layered(flags: &BaseImages, stored: &BTreeMap<String, String>) -> Result<Base
 impl Deployer {
     /// The images the next build uses.
     pub fn base_images(&self) -> Result<BaseImages, DeployError> {
-        let stored = parse(self.inner.store.setting_get(BASE_IMAGES_SETTING)?.as_deref())?;
-        layered(&self.inner.settings.base_images, &stored)
-            .map_err(|e| StoreError::Corrupt(format!("{BASE_IMAGES_SETTING}: {e}")).into())
+        Ok(self.read_base_images()?.0)
     }
 
-    /// Every role with its image and where that comes from (one read of the store).
+    /// Every role with its image and where that comes from.
     pub fn base_images_view(&self) -> Result<Vec<BaseImageView>, DeployError> {
+        let (current, stored) = self.read_base_images()?;
+        Ok(self.view(&current, &stored))
+    }
+
+    /// The images in force and the stored choices they come from, from one read.
+    fn read_base_images(&self) -> Result<(BaseImages, BTreeMap<String, String>), DeployError> {
         let stored = parse(self.inner.store.setting_get(BASE_IMAGES_SETTING)?.as_deref())?;
         let current = layered(&self.inner.settings.base_images, &stored)
             .map_err(|e| StoreError::Corrupt(format!("{BASE_IMAGES_SETTING}: {e}")))?;
-        Ok(self.view(&current, &stored))
+        Ok((current, stored))
     }
 
     fn view(&self, current: &BaseImages, stored: &BTreeMap<String, String>) -> Vec<BaseImageView> {

@@ -50,6 +50,11 @@ export function locale(): Locale {
   return state.locale;
 }
 
+/** Whether `key` is a message (for words the server sends, such as statuses). */
+export function isKey(key: string): key is Key {
+  return key in en;
+}
+
 /** The message `key`, with `{name}` placeholders filled from `vars`. */
 export function t(key: Key, vars: Record<string, string | number> = {}): string {
   const text = state.messages[key] ?? en[key] ?? key;
